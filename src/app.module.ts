@@ -1,0 +1,35 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { ScheduleModule } from '@nestjs/schedule';
+import { LoggerModule } from 'nestjs-pino';
+import { loggerOptions } from './common/logging.js';
+import type { AppConfig } from './config/configuration.js';
+import { DatabaseModule } from './database/database.module.js';
+import { FinboxModule } from './finbox/finbox.module.js';
+import { HealthModule } from './health/health.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { ReconcilerModule } from './reconciler/reconciler.module.js';
+import { SessionsModule } from './sessions/sessions.module.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
+
+@Module({})
+export class AppModule {
+  /** The whole service, configured by an already validated AppConfig (see config/configuration.ts). */
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, skipProcessEnv: true, load: [() => config] }),
+        LoggerModule.forRoot(loggerOptions(config)),
+        ScheduleModule.forRoot(),
+        MetricsModule,
+        DatabaseModule,
+        FinboxModule,
+        SessionsModule,
+        WebhooksModule,
+        ReconcilerModule,
+        HealthModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Params } from 'nestjs-pino';
+import { pino, type LoggerOptions } from 'pino';
+import type { AppConfig } from '../config/configuration.js';
+
+/**
+ * Structured JSON logs. Secrets are removed by the logger's configuration,
+ * not by discipline at each call site: credential headers are redacted, and
+ * a webhook `?token=` is cut from every logged URL.
+ */
+const REDACT: LoggerOptions['redact'] = {
+  paths: [
+    'req.headers.authorization',
+    'req.headers["x-api-key"]',
+    'req.headers["x-webhook-token"]',
+    'req.headers["server-hash"]',
+    'req.headers.cookie',
+    '*.apiKey',
+    '*.serverHash',
+    '*.credentials',
+    '*.webhookTokens',
+    '*.apiKeys',
+    '*.account_number',
+  ],
+  censor: '[REDACTED]',
+};
+
+export function redactUrl(url: string | undefined): string | undefined {
+  return url?.replace(/([?&]token=)[^&#]*/gi, '$1[REDACTED]');
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export function loggerOptions(config: AppConfig): Params {
+  return {
+    pinoHttp: {
+      level: config.logLevel,
+      redact: REDACT,
+      genReqId: (req: IncomingMessage, res: ServerResponse) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      serializers: {
+        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: redactUrl(req.url),
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      autoLogging: { ignore: (req) => /^\/(health|metrics)/.test(req.url ?? '') },
+    },
+  };
+}
+
+/** For the few lines logged before the application exists (configuration, embedded database). */
+export function bootLogger(level: string = 'info') {
+  return pino({ level, redact: REDACT });
+}
