@@ -5,6 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { warnIfOpen } from './auth/api-key.guard.js';
 import { ErrorEnvelopeFilter } from './common/error.filter.js';
+import { requestId } from './common/logging.js';
 import { validationPipe } from './common/validation.js';
 import type { AppConfig } from './config/configuration.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -15,6 +16,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     bodyLimit: config.http.bodyLimitBytes,
     trustProxy: true,
     forceCloseConnections: 'idle',
+    requestIdHeader: false,
+    genReqId: requestId,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
@@ -27,6 +30,10 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
 
   const fastify = app.getHttpAdapter().getInstance();
   fastify.removeContentTypeParser(['text/plain']);
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.header('x-request-id', request.id);
+    done();
+  });
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (request, reply, done) => {
     metrics.httpDuration.observe(

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { RequestMethod } from '@nestjs/common';
 import type { Params } from 'nestjs-pino';
 import { pino, type LoggerOptions } from 'pino';
 import type { AppConfig } from '../config/configuration.js';
@@ -32,29 +33,31 @@ export function redactUrl(url: string | undefined): string | undefined {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** Fastify's request id (also in every log line of the request): the caller's x-request-id when sane, else a UUID. */
+export function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
 export function loggerOptions(config: AppConfig): Params {
   return {
     pinoHttp: {
       level: config.logLevel,
       redact: REDACT,
-      genReqId: (req: IncomingMessage, res: ServerResponse) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
       serializers: {
-        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
+        req: (req: { id: string; method: string; url: string; remoteAddress?: string; raw?: { originalUrl?: string } }) => ({
           id: req.id,
           method: req.method,
-          url: redactUrl(req.url),
+          url: redactUrl(req.raw?.originalUrl ?? req.url),
           remoteAddress: req.remoteAddress,
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-      autoLogging: { ignore: (req) => /^\/(health|metrics)/.test(req.url ?? '') },
+      autoLogging: { ignore: (req) => /^\/(health|metrics)/.test((req as { originalUrl?: string }).originalUrl ?? req.url ?? '') },
     },
+    // Every route (nestjs-pino's default pattern does not match under Fastify with NestJS 12).
+    forRoutes: [{ path: '*', method: RequestMethod.ALL }],
   };
 }
 

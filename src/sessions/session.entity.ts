@@ -27,7 +27,7 @@ export class SessionEntity {
   @Column('varchar', { length: 128, nullable: true })
   reference: string | null;
 
-  @Column('jsonb', { default: () => `'{}'::jsonb` })
+  @Column('jsonb', { default: {} })
   metadata: Record<string, unknown>;
 
   @Column('date', { nullable: true })
@@ -90,6 +90,6 @@ export class SessionEntity {
   updated_at: Date;
 
   /** Id of the last transaction that changed the row: the change-feed position (see SessionsRepository.list). */
-  @Column('bigint', { default: () => 'pg_current_xact_id()::text::bigint' })
+  @Column('bigint')
   change_xid: string;
 }

@@ -144,6 +144,9 @@ const ACCOUNTS_JSON = `COALESCE((
   ) ORDER BY a.created_at NULLS LAST, a.account_id)
   FROM accounts a WHERE a.session_id = s.session_id), '[]'::json) AS accounts`;
 
+/** The id of the writing transaction: a row's change-feed position. */
+const CURRENT_XID = `pg_current_xact_id()::text::bigint`;
+
 /** Transactions older than this are all finished: rows they wrote can never appear behind a consumer's cursor. */
 const FEED_HORIZON = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`;
 
@@ -178,7 +181,7 @@ WITH event AS (
 session AS (
   INSERT INTO sessions AS s (session_id, confirmed_at, in_progress_at, completed_at, completed_via, completed_event_id,
     expired_at, deleted_at, not_found_at, session_date_from, session_date_to, expires_at, enrichment,
-    last_webhook_at, last_polled_at, poll_attempts, last_poll_error, next_poll_at)
+    last_webhook_at, last_polled_at, poll_attempts, last_poll_error, next_poll_at, change_xid)
   SELECT ${sessionId}, ${learned(facts.confirmed)}, ${learned(facts.in_progress)},
     CASE WHEN ${completedVia} IS NOT NULL THEN now() END, ${completedVia},
     CASE WHEN ${completedVia} IS NOT NULL THEN event.id END,
@@ -186,7 +189,7 @@ session AS (
     ${p.add(facts.session_date_range?.from_date, '::date')}, ${p.add(facts.session_date_range?.to_date, '::date')},
     ${p.add(facts.expires_at, '::timestamptz')}, ${p.add(json(facts.enrichment), '::jsonb')},
     ${learned(event.channel === 'webhook')}, ${learned(poll !== undefined)}, ${poll ? 1 : 0},
-    ${p.add(poll?.error ?? null)}, ${p.add(schedule.next_poll_at, '::timestamptz')}
+    ${p.add(poll?.error ?? null)}, ${p.add(schedule.next_poll_at, '::timestamptz')}, ${CURRENT_XID}
   FROM event WHERE event.fresh AND ${sessionId} IS NOT NULL
   ON CONFLICT (session_id) DO UPDATE SET
     confirmed_at = COALESCE(s.confirmed_at, EXCLUDED.confirmed_at),
@@ -209,7 +212,7 @@ session AS (
     gave_up_at = CASE WHEN ${ownsLease} THEN (CASE WHEN ${p.add(Boolean(schedule.gave_up))} THEN now() END) ELSE s.gave_up_at END,
     lease_token = CASE WHEN ${ownsLease} THEN NULL ELSE s.lease_token END,
     updated_at = now(),
-    change_xid = pg_current_xact_id()::text::bigint
+    change_xid = ${CURRENT_XID}
   RETURNING s.session_id, s.status, s.completed_via, (s.xmax = 0) AS created, s.completed_event_id
 ),
 account_rows AS (
@@ -284,11 +287,12 @@ FROM event LEFT JOIN session ON true`;
     nextPollAt: Date,
   ): Promise<{ created: boolean }> {
     const rows: Array<{ created: boolean }> = await this.db.query(
-      `INSERT INTO sessions AS s (session_id, reference, metadata, next_poll_at) VALUES ($1, $2, $3, $4)
+      `INSERT INTO sessions AS s (session_id, reference, metadata, next_poll_at, change_xid)
+       VALUES ($1, $2, $3, $4, ${CURRENT_XID})
        ON CONFLICT (session_id) DO UPDATE SET
          reference = COALESCE(s.reference, EXCLUDED.reference),
          metadata = CASE WHEN s.metadata = '{}'::jsonb THEN EXCLUDED.metadata ELSE s.metadata END,
-         updated_at = now(), change_xid = pg_current_xact_id()::text::bigint
+         updated_at = now(), change_xid = ${CURRENT_XID}
        WHERE (s.reference IS NULL AND EXCLUDED.reference IS NOT NULL)
           OR (s.metadata = '{}'::jsonb AND EXCLUDED.metadata <> '{}'::jsonb)
        RETURNING (xmax = 0) AS created`,

