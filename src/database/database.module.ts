@@ -1,10 +1,11 @@
-import { Injectable, Logger, Module, OnModuleInit } from '@nestjs/common';
+import { Global, Injectable, Logger, Module, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectDataSource, TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/configuration.js';
 import { dataSourceOptions } from './data-source-options.js';
 import { runMigrations } from './migrate.js';
+import { Sql } from './sql.js';
 
 /** Applies pending migrations before anything else uses the database. */
 @Injectable()
@@ -19,6 +20,7 @@ class MigrateOnStart implements OnModuleInit {
   }
 }
 
+@Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
@@ -30,6 +32,7 @@ class MigrateOnStart implements OnModuleInit {
       },
     }),
   ],
-  providers: [MigrateOnStart],
+  providers: [MigrateOnStart, Sql],
+  exports: [Sql],
 })
 export class DatabaseModule {}

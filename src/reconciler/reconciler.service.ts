@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/configuration.js';
+import { isDatabaseUnavailable } from '../database/database-errors.js';
 import { FinboxClient } from '../finbox/finbox.client.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { LeasedSession } from '../sessions/sessions.repository.js';
@@ -105,7 +106,16 @@ export class ReconcilerService {
           handBack.push(session);
           continue;
         }
-        const { outcome, healed } = await this.sessions.poll({ ...session, lease_token: token });
+        let result;
+        try {
+          result = await this.sessions.poll({ ...session, lease_token: token });
+        } catch (error) {
+          // The session keeps its lease until it runs out; a database outage ends the pass.
+          this.logger.error({ err: error, session_id: session.session_id }, 'Poll could not be applied');
+          if (isDatabaseUnavailable(error)) stoppedBy ??= 'failed';
+          continue;
+        }
+        const { outcome, healed } = result;
         if (outcome === 'access_denied' || outcome === 'circuit_open' || outcome === 'not_configured') {
           handBack.push(session);
           stoppedBy ??= outcome === 'access_denied' ? 'access_denied' : 'circuit_open';
@@ -120,8 +130,10 @@ export class ReconcilerService {
     try {
       await Promise.all(Array.from({ length: this.config.concurrency }, worker));
     } catch (error) {
+      // Only leasing can throw here (polls are caught above): every worker stops at its next step.
+      stoppedBy ??= 'failed';
       this.logger.error({ err: error }, 'Reconcile pass failed');
-      stoppedBy = 'failed';
+      await Promise.allSettled([leasing]);
     }
     await this.repository
       .releaseLeases(token, [...handBack, ...queue.splice(0)])

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { Sql } from '../database/sql.js';
 import type { DateRange, Enrichment, FinboxAccount } from '../finbox/finbox-payload.js';
 import type { SessionEntity } from './session.entity.js';
 import type { SessionEventEntity } from './session-event.entity.js';
@@ -105,6 +104,15 @@ export interface ListFilter {
   limit: number;
 }
 
+interface ApplyRow {
+  event_id: string;
+  fresh: boolean;
+  created: boolean | null;
+  status: SessionStatus | null;
+  completed_via: 'webhook' | 'poll' | null;
+  completed_now: boolean | null;
+}
+
 /** Collects positional parameters so the SQL below can name values inline. */
 class Params {
   readonly values: unknown[] = [];
@@ -152,7 +160,7 @@ const FEED_HORIZON = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`;
 
 @Injectable()
 export class SessionsRepository {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  constructor(private readonly sql: Sql) {}
 
   /**
    * Applies one observation in ONE statement (so it commits atomically, with no
@@ -250,12 +258,11 @@ statement_rows AS (
     account_last_updated_at = GREATEST(st.account_last_updated_at, EXCLUDED.account_last_updated_at)
   RETURNING 1
 )
-SELECT event.id AS event_id, event.fresh, session.session_id IS NOT NULL AND session.created AS created,
-  session.status, session.completed_via, session.completed_event_id = event.id AS completed_now,
-  (SELECT count(*) FROM statement_rows) AS statements_written
+SELECT event.id AS event_id, event.fresh, session.created, session.status, session.completed_via,
+  session.completed_event_id = event.id AS completed_now
 FROM event LEFT JOIN session ON true`;
 
-    const [row] = await this.db.query(sql, p.values);
+    const [row] = await this.sql.rows<ApplyRow>(sql, p.values);
     return {
       fresh: row.fresh,
       event_id: row.event_id,
@@ -268,7 +275,7 @@ FROM event LEFT JOIN session ON true`;
 
   /** Records a history event without touching the session (e.g. a poll refused with access denied). */
   async recordEvent(sessionId: string, event: Observation['event']): Promise<void> {
-    await this.db.query(
+    await this.sql.rows(
       `INSERT INTO session_events (session_id, channel, event_name, outcome, http_status, error, duration_ms, payload)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
       [sessionId, event.channel, event.event_name, event.outcome, event.http_status ?? null, event.error ?? null,
@@ -286,7 +293,7 @@ FROM event LEFT JOIN session ON true`;
     metadata: Record<string, unknown>,
     nextPollAt: Date,
   ): Promise<{ created: boolean }> {
-    const rows: Array<{ created: boolean }> = await this.db.query(
+    const rows: Array<{ created: boolean }> = await this.sql.rows(
       `INSERT INTO sessions AS s (session_id, reference, metadata, next_poll_at, change_xid)
        VALUES ($1, $2, $3, $4, ${CURRENT_XID})
        ON CONFLICT (session_id) DO UPDATE SET
@@ -302,7 +309,7 @@ FROM event LEFT JOIN session ON true`;
   }
 
   async find(sessionId: string): Promise<SessionRecord | null> {
-    const rows = await this.db.query(
+    const rows = await this.sql.rows<SessionRecord>(
       `SELECT ${SESSION_COLUMNS}, ${ACCOUNTS_JSON} FROM sessions s WHERE s.session_id = $1`,
       [sessionId],
     );
@@ -310,7 +317,7 @@ FROM event LEFT JOIN session ON true`;
   }
 
   async exists(sessionId: string): Promise<boolean> {
-    const rows = await this.db.query('SELECT 1 FROM sessions WHERE session_id = $1', [sessionId]);
+    const rows = await this.sql.rows('SELECT 1 FROM sessions WHERE session_id = $1', [sessionId]);
     return rows.length > 0;
   }
 
@@ -331,7 +338,7 @@ FROM event LEFT JOIN session ON true`;
         `(s.change_xid, s.session_id) > (${p.add(filter.after.change_xid, '::bigint')}, ${p.add(filter.after.session_id, '::uuid')})`,
       );
     }
-    return this.db.query(
+    return this.sql.rows<SessionRecord>(
       `SELECT ${SESSION_COLUMNS}, ${ACCOUNTS_JSON} FROM sessions s
        WHERE ${where.join(' AND ')}
        ORDER BY s.change_xid, s.session_id LIMIT ${p.add(filter.limit, '::int')}`,
@@ -341,7 +348,7 @@ FROM event LEFT JOIN session ON true`;
 
   /** A session's history, newest first, strictly before event id `before` when given. */
   async events(sessionId: string, limit: number, before?: string): Promise<SessionEventEntity[]> {
-    return this.db.query(
+    return this.sql.rows<SessionEventEntity>(
       `SELECT id, session_id, channel, event_name, outcome, http_status, error, duration_ms, payload, redeliveries, received_at
        FROM session_events WHERE session_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
        ORDER BY id DESC LIMIT $3`,
@@ -356,7 +363,7 @@ FROM event LEFT JOIN session ON true`;
    * session is no longer due, and comes back by itself if its holder dies.
    */
   async leaseDueSessions(leaseToken: string, limit: number, leaseSeconds: number): Promise<LeasedSession[]> {
-    return this.db.query(
+    return this.sql.rows<LeasedSession>(
       `WITH due AS (
          SELECT session_id, next_poll_at FROM sessions
          WHERE ${POLLED_PREDICATE} AND next_poll_at <= now()
@@ -373,7 +380,7 @@ FROM event LEFT JOIN session ON true`;
   /** Gives leased sessions back unpolled (shutdown, access denied, open circuit), at their old place in the queue. */
   async releaseLeases(leaseToken: string, sessions: Array<Pick<LeasedSession, 'session_id' | 'due_at'>>): Promise<void> {
     if (sessions.length === 0) return;
-    await this.db.query(
+    await this.sql.rows(
       `UPDATE sessions s SET next_poll_at = x.due_at, lease_token = NULL
        FROM jsonb_to_recordset($2::jsonb) AS x(session_id uuid, due_at timestamptz)
        WHERE s.session_id = x.session_id AND s.lease_token = $1`,
@@ -383,7 +390,7 @@ FROM event LEFT JOIN session ON true`;
 
   /** For metrics: sessions still awaiting completion, those due now, and the oldest due one's wait. */
   async queueStats(): Promise<{ awaiting: number; due: number; oldest_due_seconds: number }> {
-    const [row] = await this.db.query(
+    const [row] = await this.sql.rows<{ awaiting: number; due: number; oldest_due_seconds: number }>(
       `SELECT count(*)::int AS awaiting,
               count(*) FILTER (WHERE next_poll_at <= now())::int AS due,
               COALESCE(EXTRACT(EPOCH FROM now() - min(next_poll_at) FILTER (WHERE next_poll_at <= now())), 0)::float8 AS oldest_due_seconds
