@@ -30,6 +30,18 @@ export interface PollTarget {
 
 export type PollOutcome = 'ok' | FinboxFailure;
 
+/** A poll's answer: FinBox's parsed response, or the failure. */
+export type PollAnswer =
+  | { response: { data: UploadStatusResponse; raw: unknown; status: number }; failure?: undefined }
+  | { failure: FinboxError; response?: undefined };
+
+export interface PollResult {
+  outcome: PollOutcome;
+  error: string | null;
+  /** This poll completed the session (its webhook never arrived). */
+  healed: boolean;
+}
+
 /**
  * The rules that turn what FinBox says (a webhook, a poll answer, an error)
  * into facts about a session. The facts are merged by SessionsRepository.apply
@@ -193,16 +205,21 @@ export class SessionsService {
    * open circuit and missing credentials leave the session untouched and are
    * returned for the caller to act on.
    */
-  async poll(target: PollTarget): Promise<{ outcome: PollOutcome; error: string | null; healed: boolean }> {
+  async poll(target: PollTarget): Promise<PollResult> {
     const started = Date.now();
-    let response: { data: UploadStatusResponse; raw: unknown; status: number } | undefined;
-    let failure: FinboxError | undefined;
+    let answer: PollAnswer;
     try {
-      response = await this.finbox.getUploadStatus(target.session_id);
+      answer = { response: await this.finbox.getUploadStatus(target.session_id) };
     } catch (error) {
       if (!(error instanceof FinboxError)) throw error;
-      failure = error;
+      answer = { failure: error };
     }
+    return this.applyPollAnswer(target, answer, Date.now() - started);
+  }
+
+  /** What FinBox answered to one poll (or how the call failed), applied to the session. */
+  async applyPollAnswer(target: PollTarget, answer: PollAnswer, durationMs = 0): Promise<PollResult> {
+    const { response, failure } = answer;
     const outcome: PollOutcome = failure?.kind ?? 'ok';
     const error = failure?.message ?? null;
     const event = {
@@ -211,7 +228,7 @@ export class SessionsService {
       outcome,
       http_status: failure?.httpStatus ?? response?.status ?? null,
       error,
-      duration_ms: Date.now() - started,
+      duration_ms: durationMs,
       payload: response?.raw ?? null,
     };
     this.metrics.polls.inc({ outcome });
