@@ -6,7 +6,7 @@
 import { DataSource } from 'typeorm';
 import { loadConfig, readEnvironment } from './src/config/configuration.js';
 import { dataSourceOptions } from './src/database/data-source-options.js';
-import { startEmbeddedPostgres } from './src/database/embedded-postgres.js';
+import { startEmbeddedPostgres } from './src/database/embedded-postgres.mjs';
 
 const config = loadConfig(readEnvironment());
 const url = config.database.url ?? (await startEmbeddedPostgres()).url;

@@ -1,7 +1,7 @@
 import { bootLogger } from './common/logging.js';
 import { createApp } from './bootstrap.js';
 import { ConfigurationError, loadConfig, readEnvironment, type AppConfig } from './config/configuration.js';
-import { type EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres.js';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres.mjs';
 
 async function main(): Promise<void> {
   let config: AppConfig;

