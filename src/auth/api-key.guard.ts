@@ -1,6 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ErrorCode } from '../common/errors.js';
 import type { AppConfig } from '../config/configuration.js';
 import { matchesAny } from './secrets.js';
@@ -21,6 +21,8 @@ export class ApiKeyGuard implements CanActivate {
     const header = request.headers['x-api-key'];
     const key = bearer ?? (typeof header === 'string' ? header : undefined);
     if (matchesAny(key, this.keys)) return true;
+    // RFC 9110 §11.6.1: a 401 names the scheme it expects.
+    void context.switchToHttp().getResponse<FastifyReply>().header('www-authenticate', 'Bearer');
     throw new AppError(ErrorCode.UNAUTHORIZED, 'A valid API key is required (Authorization: Bearer <key> or x-api-key)');
   }
 }

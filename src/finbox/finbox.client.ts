@@ -1,5 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpService } from '@nestjs/axios';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -14,7 +15,6 @@ import {
   retry,
   wrap,
 } from 'cockatiel';
-import pThrottle from 'p-throttle';
 import type { AppConfig } from '../config/configuration.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { parseUploadStatus, PayloadError, type UploadStatusResponse } from './finbox-payload.js';
@@ -42,8 +42,53 @@ export const USER_AGENT = 'finbox-session-reconciler/1.0';
 /** Retry-After longer than this is not waited for inside a request: the session's own backoff takes over. */
 const MAX_RETRY_AFTER_MS = 30_000;
 const BREAKER_THRESHOLD = 5;
-/** Spacing margin over FINBOX_MAX_RPS, so network jitter cannot push FinBox's count over the cap. */
-const RATE_MARGIN_MS = 25;
+/** Added to every second of the rate limit, so that jitter between sending and arrival cannot push FinBox's count over the cap. */
+const RATE_MARGIN_MS = 50;
+
+/**
+ * The smallest gap between two requests that keeps any one second at or under
+ * `maxRps` requests, with RATE_MARGIN_MS to spare: 105 ms for 10/s (at most 10
+ * in any 1000 ms, 9.5/s sustained), 2050 ms for 0.5/s. A fractional cap above 1
+ * counts whole requests: 2.5/s allows 2 in any second.
+ */
+export function requestSpacingMs(maxRps: number): number {
+  const perSecond = Math.max(1, Math.floor(maxRps));
+  return (Math.max(1000, (1000 * perSecond) / maxRps) + RATE_MARGIN_MS) / perSecond;
+}
+
+/**
+ * The process-wide rate limit: hands out send slots one at a time, in the
+ * order asked, each at least `spacingMs` after the previous one as really
+ * granted. Measuring from the actual grant (not from a timer set in advance)
+ * keeps the cap when the event loop stalls: timers that fire late never let
+ * the requests queued behind them go out in a bunch.
+ */
+class RequestPacer {
+  private lastGrant = -Infinity;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly spacingMs: number,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** Resolves when the caller may send; rejects once `signal` is aborted. */
+  next(): Promise<void> {
+    const turn = this.queue.then(async () => {
+      for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) {
+        await sleep(wait, undefined, { signal: this.signal });
+      }
+      this.signal.throwIfAborted();
+      this.lastGrant = performance.now();
+    });
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private waitMs(): number {
+    return this.lastGrant + this.spacingMs - performance.now();
+  }
+}
 
 /**
  * Opens after BREAKER_THRESHOLD consecutive failed attempts, or at once when
@@ -78,7 +123,10 @@ export class FinboxClient implements OnApplicationShutdown {
   private readonly breaker = new FinboxBreaker();
   private readonly policy;
   private readonly circuit;
-  private readonly send: (request: AxiosRequestConfig) => Promise<AxiosResponse>;
+  /** Aborted on shutdown: rejects requests still waiting for a send slot, cancels those in flight, stops retries. */
+  private readonly shutdown = new AbortController();
+  /** FINBOX_MAX_RPS for the whole process: every attempt, retries included, waits for its slot. */
+  private readonly pacer: RequestPacer;
   private readonly agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
   private credentials: FinboxHealth['credentials'] = 'unknown';
   private openedAt = 0;
@@ -92,11 +140,7 @@ export class FinboxClient implements OnApplicationShutdown {
     this.config = config.get('finbox', { infer: true });
     const { maxRps, maxAttempts, breakerCooldownMs } = this.config;
 
-    const limit = Math.max(1, Math.floor(maxRps));
-    const throttle = pThrottle({ limit, interval: (1000 * limit) / maxRps + RATE_MARGIN_MS, strict: true });
-    this.send = throttle((request: AxiosRequestConfig) =>
-      this.http.axiosRef.request({ ...request, signal: AbortSignal.timeout(this.config.timeoutMs) }),
-    );
+    this.pacer = new RequestPacer(requestSpacingMs(maxRps), this.shutdown.signal);
 
     this.circuit = circuitBreaker(
       handleWhen((error) => error instanceof FinboxError && (error.transient || error.kind === 'access_denied')),
@@ -113,6 +157,7 @@ export class FinboxClient implements OnApplicationShutdown {
         (error) => error instanceof FinboxError && error.transient && (error.retryAfterMs ?? 0) <= MAX_RETRY_AFTER_MS,
       ),
       {
+        // cockatiel 3 counts retries here, after the first attempt: FINBOX_MAX_ATTEMPTS=3 is 3 HTTP requests.
         maxAttempts: maxAttempts - 1,
         backoff: new DelegateBackoff((context) => {
           const error = 'error' in context.result ? context.result.error : undefined;
@@ -172,6 +217,7 @@ export class FinboxClient implements OnApplicationShutdown {
   }
 
   onApplicationShutdown(): void {
+    this.shutdown.abort(new Error('the application is shutting down'));
     this.agents.http.destroy();
     this.agents.https.destroy();
   }
@@ -184,7 +230,7 @@ export class FinboxClient implements OnApplicationShutdown {
     const credentials = this.config.credentials;
     if (!credentials) throw new FinboxError('not_configured', 'FINBOX_API_KEY and FINBOX_SERVER_HASH are not set');
     try {
-      return await this.policy.execute(() => this.attempt(endpoint, request, credentials));
+      return await this.policy.execute(() => this.attempt(endpoint, request, credentials), this.shutdown.signal);
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
         throw new FinboxError('circuit_open', `FinBox circuit is open (${this.lastError ?? 'repeated failures'})`);
@@ -193,17 +239,26 @@ export class FinboxClient implements OnApplicationShutdown {
     }
   }
 
-  /** One HTTP request, classified: a FinboxResult for 2xx, a FinboxError for everything else. */
+  /**
+   * One HTTP request, classified: a FinboxResult for 2xx, a FinboxError for everything else.
+   * It waits for its send slot first; its timeout and its latency count from when it is sent.
+   */
   private async attempt(
     endpoint: Endpoint,
     request: AxiosRequestConfig,
     credentials: { apiKey: string; serverHash: string },
   ): Promise<FinboxResult<unknown>> {
+    try {
+      await this.pacer.next();
+    } catch {
+      throw new FinboxError('unavailable', 'FinBox request not sent: the application is shutting down');
+    }
     const started = performance.now();
     let response: AxiosResponse;
     try {
-      response = await this.send({
+      response = await this.http.axiosRef.request({
         ...request,
+        signal: AbortSignal.any([AbortSignal.timeout(this.config.timeoutMs), this.shutdown.signal]),
         headers: {
           'x-api-key': credentials.apiKey,
           'server-hash': credentials.serverHash,
@@ -218,6 +273,9 @@ export class FinboxClient implements OnApplicationShutdown {
         maxRedirects: 0,
       });
     } catch (error) {
+      if (this.shutdown.signal.aborted) {
+        throw new FinboxError('unavailable', 'FinBox request cancelled: the application is shutting down');
+      }
       const failure = networkFailure(error, this.config.timeoutMs);
       this.observe(endpoint, failure.kind === 'timeout' ? 'timeout' : 'network', started);
       throw this.remember(failure);

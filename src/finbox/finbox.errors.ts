@@ -32,11 +32,20 @@ export class FinboxError extends Error {
   }
 }
 
-/** Retry-After as seconds or an HTTP date → milliseconds from `now`, or null. */
+/** An HTTP date in any of its three forms (RFC 9110 §5.6.7): they all start with a day name and hold hh:mm:ss. */
+const HTTP_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? .*\b\d{2}:\d{2}:\d{2}\b/i;
+
+/**
+ * Retry-After as delay-seconds or an HTTP date → milliseconds from `now`, or
+ * null when absent or unreadable. A date in the past means "now" (0).
+ * (Date.parse alone is too lenient: it reads "-1" or "2025" as dates.)
+ */
 export function parseRetryAfter(value: unknown, now = Date.now()): number | null {
   if (typeof value !== 'string' || value.trim() === '') return null;
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  const date = Date.parse(text);
+  if (!HTTP_DATE.test(text)) return null;
+  // asctime's form carries no zone; HTTP dates are always GMT.
+  const date = Date.parse(/\b(GMT|UTC)\b/i.test(text) ? text : `${text} GMT`);
   return Number.isNaN(date) ? null : Math.max(0, date - now);
 }

@@ -7,7 +7,7 @@ import { FinboxError } from './finbox.errors.js';
 
 export interface WebhookRegistration {
   message: string;
-  /** PUBLIC_WEBHOOK_URL with any token in its query replaced by "REDACTED". */
+  /** PUBLIC_WEBHOOK_URL with any token in its query (and any user:password) replaced by "REDACTED". */
   webhook_url: string;
   webhook_mode: number;
   finbox_status: number;
@@ -51,5 +51,5 @@ export class WebhookRegistrationService {
 }
 
 export function redactToken(url: string): string {
-  return url.replace(/([?&]token=)[^&#]*/gi, '$1REDACTED');
+  return url.replace(/([?&]token=)[^&#]*/gi, '$1REDACTED').replace(/^(https?:\/\/)[^/?#@]*@/i, '$1REDACTED@');
 }

@@ -10,16 +10,38 @@ import { SessionsRepository } from '../sessions/sessions.repository.js';
 import { type PollOutcome, SessionsService } from '../sessions/sessions.service.js';
 
 export interface PassReport {
-  result: 'completed' | 'stopped' | 'access_denied' | 'circuit_open' | 'disabled' | 'failed';
+  /**
+   * completed: nothing was due any more; budget_exhausted: RECONCILE_PASS_BUDGET_SECONDS ran out
+   * while sessions were still due; stopped: the process is shutting down; access_denied / circuit_open:
+   * FinBox refused (the rest was handed back); disabled: no FinBox credentials; failed: the database failed.
+   */
+  result: 'completed' | 'budget_exhausted' | 'stopped' | 'access_denied' | 'circuit_open' | 'disabled' | 'failed';
+  /** Sessions leased (a session leased again after its own poll counts again). */
   leased: number;
+  /** Polls whose answer (or transient failure) was applied to the session. */
   polled: number;
   healed: number;
+  /** Polls whose result could not be applied; those sessions keep their lease until it runs out. */
+  failed: number;
+  /** Sessions leased but not polled, given back at their old place in the queue. */
+  handed_back: number;
+  /** Every FinBox answer or failure, including an access_denied that stopped the pass. */
   outcomes: Partial<Record<PollOutcome, number>>;
   duration_ms: number;
 }
 
-/** A lease this close to running out is handed back instead of polled: another replica may take it any moment. */
-const LEASE_SAFETY_MS = 2_000;
+/** A leased session, with the lease it is held under and the last moment a poll of it may start. */
+interface Lease {
+  session: LeasedSession;
+  token: string;
+  /** Local clock; a poll started later might outlive the lease (see `maxPollMs`). */
+  startBy: number;
+}
+
+/** Slack for the database round trips around a poll (reading the lease, applying the answer). */
+const POLL_SLACK_MS = 250;
+/** Retry-After longer than this is not waited for inside one FinBox call (FinboxClient's MAX_RETRY_AFTER_MS). */
+const CLIENT_MAX_RETRY_WAIT_MS = 30_000;
 
 /**
  * One reconcile pass (CONTRACT §6): lease due sessions in batches, poll them
@@ -27,11 +49,23 @@ const LEASE_SAFETY_MS = 2_000;
  * each answer, and stop when nothing is due, the time budget is spent, FinBox
  * rejects the credentials, the circuit opens, or the service is shutting down.
  * Sessions leased but not polled are handed back at their old place.
+ *
+ * One session is never polled by two replicas at once: a lease lasts
+ * RECONCILE_LEASE_SECONDS, and a poll is only started while the lease has
+ * at least the longest possible FinBox call left (`maxPollMs`); otherwise the
+ * session is handed back.
  */
 @Injectable()
 export class ReconcilerService {
   private readonly logger = new Logger(ReconcilerService.name);
   private readonly config: AppConfig['reconcile'];
+  /** The longest one poll can take: every attempt's rate-limit wait and timeout, the waits between attempts. */
+  readonly maxPollMs: number;
+  /**
+   * RECONCILE_BATCH_SIZE, but no more than the rate cap lets polls start while their lease still outlasts them:
+   * a larger batch would only be handed back in part.
+   */
+  private readonly batchSize: number;
   private running: Promise<PassReport> | undefined;
   private stopping = false;
 
@@ -43,6 +77,10 @@ export class ReconcilerService {
     config: ConfigService<AppConfig, true>,
   ) {
     this.config = config.get('reconcile', { infer: true });
+    const finboxConfig = config.get('finbox', { infer: true });
+    this.maxPollMs = maxPollDuration(finboxConfig, this.config.concurrency);
+    const startWindowSeconds = (this.config.leaseSeconds * 1000 - this.maxPollMs) / 1000;
+    this.batchSize = Math.max(1, Math.min(this.config.batchSize, Math.floor(startWindowSeconds * finboxConfig.maxRps)));
   }
 
   /** Runs a pass, or returns the one already running: passes never overlap within a process. */
@@ -51,7 +89,7 @@ export class ReconcilerService {
     return this.running;
   }
 
-  /** Stops leasing, lets polls in flight finish, hands back the rest. */
+  /** Stops leasing, lets polls in flight finish, hands back the rest; later passes do nothing. */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.running?.catch(() => undefined);
@@ -59,85 +97,153 @@ export class ReconcilerService {
 
   private async pass(): Promise<PassReport> {
     const started = Date.now();
-    const report: PassReport = { result: 'completed', leased: 0, polled: 0, healed: 0, outcomes: {}, duration_ms: 0 };
+    const report: PassReport = {
+      result: 'completed',
+      leased: 0,
+      polled: 0,
+      healed: 0,
+      failed: 0,
+      handed_back: 0,
+      outcomes: {},
+      duration_ms: 0,
+    };
     const finish = (result: PassReport['result']) => {
       report.result = result;
       report.duration_ms = Date.now() - started;
       this.metrics.reconcilePasses.inc({ result });
       if (report.leased > 0 || result !== 'completed') {
-        this.logger.log({ pass: report }, `Reconcile pass ${result}: ${report.polled} polled, ${report.healed} healed`);
+        const level = result === 'failed' || result === 'access_denied' ? 'warn' : 'log';
+        this.logger[level]({ pass: report }, `Reconcile pass ${result}: ${report.polled} polled, ${report.healed} healed`);
       }
       return report;
     };
+    if (this.stopping) return finish('stopped');
     if (!this.finbox.enabled) return finish('disabled');
     if (this.finbox.isCircuitOpen()) return finish('circuit_open');
+    const leaseMs = this.config.leaseSeconds * 1000;
+    if (leaseMs <= this.maxPollMs) {
+      // Every lease would be handed back unpolled (the cron refuses to start like this; a direct call gets here).
+      this.logger.error(`RECONCILE_LEASE_SECONDS must exceed the longest FinBox poll (${this.maxPollMs} ms): not polling`);
+      return finish('disabled');
+    }
 
-    const token = randomUUID();
     const deadline = started + this.config.passBudgetSeconds * 1000;
-    const queue: LeasedSession[] = [];
-    const handBack: LeasedSession[] = [];
+    const queue: Lease[] = [];
+    /** Leases to give back, released before the next batch is leased and at the end. */
+    let handBack: Lease[] = [];
     let exhausted = false;
+    let budgetSpent = false;
     let stoppedBy: PassReport['result'] | undefined;
     let leasing: Promise<void> | undefined;
 
+    const release = async () => {
+      const leases = handBack;
+      handBack = [];
+      report.handed_back += leases.length;
+      const byToken = new Map<string, LeasedSession[]>();
+      for (const { token, session } of leases) byToken.set(token, [...(byToken.get(token) ?? []), session]);
+      for (const [token, sessions] of byToken) {
+        await this.repository
+          .releaseLeases(token, sessions)
+          .catch((error) => this.logger.warn({ err: error }, 'Could not hand back leases; they expire by themselves'));
+      }
+    };
+
+    // One lease query at a time; every worker that finds the queue empty waits for it.
     const lease = () =>
-      (leasing ??= this.repository
-        .leaseDueSessions(token, this.config.batchSize, this.config.leaseSeconds)
-        .then((batch) => {
+      (leasing ??= (async () => {
+        try {
+          await release();
+          const token = randomUUID();
+          const leasedAt = Date.now(); // before the database's now(): the local view of the lease errs short
+          const batch = await this.repository.leaseDueSessions(token, this.batchSize, this.config.leaseSeconds);
           report.leased += batch.length;
           exhausted = batch.length === 0;
-          queue.push(...batch);
-        })
-        .finally(() => (leasing = undefined)));
+          const startBy = leasedAt + leaseMs - this.maxPollMs;
+          for (const session of batch) queue.push({ session, token, startBy });
+        } catch (error) {
+          stoppedBy ??= 'failed';
+          this.logger.error({ err: error }, 'Could not lease due sessions');
+        } finally {
+          leasing = undefined;
+        }
+      })());
 
-    const next = async (): Promise<LeasedSession | undefined> => {
+    const next = async (): Promise<Lease | undefined> => {
       for (;;) {
         if (stoppedBy || this.stopping) return undefined;
-        const session = queue.shift();
-        if (session) return session;
-        if (exhausted || Date.now() >= deadline) return undefined;
+        const item = queue.shift();
+        if (item) {
+          if (Date.now() <= item.startBy) return item;
+          handBack.push(item); // too little of the lease left for a whole poll
+          continue;
+        }
+        if (exhausted) return undefined;
+        if (Date.now() >= deadline) {
+          budgetSpent = true;
+          return undefined;
+        }
         await lease();
       }
     };
 
+    const pollOne = async (item: Lease): Promise<void> => {
+      let result;
+      try {
+        result = await this.sessions.poll({ ...item.session, lease_token: item.token });
+      } catch (error) {
+        // The session keeps its lease until it runs out, then is polled again; the other workers go on.
+        report.failed += 1;
+        this.logger.error({ err: error, session_id: item.session.session_id }, 'Poll could not be applied');
+        if (isDatabaseUnavailable(error)) stoppedBy ??= 'failed';
+        return;
+      }
+      const { outcome, healed } = result;
+      if (outcome === 'circuit_open' || outcome === 'not_configured') {
+        handBack.push(item);
+        stoppedBy ??= outcome === 'circuit_open' ? 'circuit_open' : 'disabled';
+        return;
+      }
+      report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
+      if (outcome === 'access_denied') {
+        // Recorded in the session's history, but the session itself is left as it was.
+        handBack.push(item);
+        stoppedBy ??= 'access_denied';
+        return;
+      }
+      report.polled += 1;
+      if (healed) report.healed += 1;
+    };
+
     const worker = async () => {
-      for (let session = await next(); session; session = await next()) {
-        if (Date.now() > new Date(session.lease_expires_at).getTime() - LEASE_SAFETY_MS) {
-          handBack.push(session);
-          continue;
-        }
-        let result;
-        try {
-          result = await this.sessions.poll({ ...session, lease_token: token });
-        } catch (error) {
-          // The session keeps its lease until it runs out; a database outage ends the pass.
-          this.logger.error({ err: error, session_id: session.session_id }, 'Poll could not be applied');
-          if (isDatabaseUnavailable(error)) stoppedBy ??= 'failed';
-          continue;
-        }
-        const { outcome, healed } = result;
-        if (outcome === 'access_denied' || outcome === 'circuit_open' || outcome === 'not_configured') {
-          handBack.push(session);
-          stoppedBy ??= outcome === 'access_denied' ? 'access_denied' : 'circuit_open';
-          continue;
-        }
-        report.polled += 1;
-        report.healed += healed ? 1 : 0;
-        report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
+      try {
+        for (let item = await next(); item; item = await next()) await pollOne(item);
+      } catch (error) {
+        // Not expected (pollOne and lease catch their own errors), but never leave a pass half-reported.
+        stoppedBy ??= 'failed';
+        this.logger.error({ err: error }, 'Reconcile worker failed');
       }
     };
 
-    try {
-      await Promise.all(Array.from({ length: this.config.concurrency }, worker));
-    } catch (error) {
-      // Only leasing can throw here (polls are caught above): every worker stops at its next step.
-      stoppedBy ??= 'failed';
-      this.logger.error({ err: error }, 'Reconcile pass failed');
-      await Promise.allSettled([leasing]);
-    }
-    await this.repository
-      .releaseLeases(token, [...handBack, ...queue.splice(0)])
-      .catch((error) => this.logger.warn({ err: error }, 'Could not hand back leases; they expire by themselves'));
-    return finish(stoppedBy ?? (this.stopping ? 'stopped' : 'completed'));
+    await Promise.all(Array.from({ length: this.config.concurrency }, worker));
+    handBack.push(...queue.splice(0));
+    await release();
+    return finish(stoppedBy ?? (this.stopping ? 'stopped' : budgetSpent ? 'budget_exhausted' : 'completed'));
   }
+}
+
+/**
+ * The longest one poll can take, so that it is started only while its lease
+ * outlasts it: each attempt waits for a rate slot (with `concurrency` polls
+ * competing, up to ceil(concurrency / slots per window) windows) and then up
+ * to FINBOX_TIMEOUT_MS; between attempts the client waits up to 30 s
+ * (Retry-After). On-demand reconciles compete for the same slots and are not
+ * counted.
+ */
+export function maxPollDuration(finbox: AppConfig['finbox'], concurrency: number): number {
+  const slotsPerWindow = Math.max(1, Math.floor(finbox.maxRps));
+  const windowMs = (1000 * slotsPerWindow) / finbox.maxRps;
+  const slotWaitMs = Math.ceil(concurrency / slotsPerWindow) * windowMs;
+  const attempts = finbox.maxAttempts;
+  return attempts * (slotWaitMs + finbox.timeoutMs) + (attempts - 1) * CLIENT_MAX_RETRY_WAIT_MS + POLL_SLACK_MS;
 }

@@ -156,8 +156,17 @@ export class SessionPageView {
   @ApiProperty({ type: [SessionView] })
   items: SessionView[];
 
-  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page; null on the last page' })
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page; null on the last page (for now)' })
   next_cursor: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      'Where this page ends: pass as `cursor` later to get only what changed since (the change feed never ends). ' +
+      'Equal to next_cursor when there is a next page; null only when nothing has been served yet.',
+  })
+  resume_cursor: string | null;
 }
 
 export class SessionEventView {
@@ -201,7 +210,7 @@ export class SessionEventPageView {
   @ApiProperty({ type: [SessionEventView] })
   items: SessionEventView[];
 
-  @ApiProperty({ type: String, nullable: true })
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for older events; null on the last page' })
   next_cursor: string | null;
 }
 

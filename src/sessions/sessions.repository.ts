@@ -326,13 +326,31 @@ FROM event LEFT JOIN session ON true`;
    * written by transactions older than every transaction still running are
    * returned, so a write that commits late can never land behind a position a
    * consumer has already passed: following the cursor sees every change.
+   *
+   * "Every transaction still running" that could write here: transaction ids
+   * are cluster-wide, so the plain snapshot xmin (FEED_HORIZON) is held back by
+   * any open write transaction in ANY database of the server (a migration or a
+   * forgotten `BEGIN; UPDATE` elsewhere would freeze the feed). The horizon
+   * here is the oldest running transaction of the statement's own snapshot
+   * that is not known to belong to another database (pg_stat_activity; one it
+   * cannot attribute, e.g. a prepared transaction or a hidden backend, counts
+   * as ours), else the snapshot's xmax.
    */
   async list(filter: ListFilter): Promise<SessionRecord[]> {
     const p = new Params();
-    const where = [`s.change_xid < ${FEED_HORIZON}`];
+    const horizon = `(
+      SELECT COALESCE(min(x::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+      FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+      WHERE NOT EXISTS (
+        SELECT 1 FROM pg_stat_activity a
+        WHERE a.backend_xid::text::bigint = x::text::bigint % 4294967296
+          AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())))`;
+    const where = [`s.change_xid < ${horizon}`];
     if (filter.status) where.push(`s.status = ${p.add(filter.status)}`);
     if (filter.reference) where.push(`s.reference = ${p.add(filter.reference)}`);
-    if (filter.updated_after) where.push(`s.updated_at > ${p.add(filter.updated_after, '::timestamptz')}`);
+    // updated_at is shown to the millisecond: "after" compares what the caller can see (a session whose updated_at
+    // was passed back is not served again just for its hidden microseconds).
+    if (filter.updated_after) where.push(`s.updated_at >= ${p.add(filter.updated_after, '::timestamptz')} + interval '1 millisecond'`);
     if (filter.after) {
       where.push(
         `(s.change_xid, s.session_id) > (${p.add(filter.after.change_xid, '::bigint')}, ${p.add(filter.after.session_id, '::uuid')})`,

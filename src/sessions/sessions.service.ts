@@ -14,7 +14,7 @@ import { FinboxError, type FinboxFailure } from '../finbox/finbox.errors.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { nextPoll } from '../reconciler/poll-schedule.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import type { ListSessionsQuery, ListEventsQuery, RegisterSessionDto } from './sessions.dto.js';
+import { instantOf, type ListEventsQuery, type ListSessionsQuery, type RegisterSessionDto } from './sessions.dto.js';
 import { type Observation, SessionsRepository } from './sessions.repository.js';
 import { type SessionEventPageView, type SessionPageView, type SessionView, toEventView, toSessionView } from './session.view.js';
 
@@ -164,15 +164,18 @@ export class SessionsService {
     const after = query.cursor ? decodeCursor(query.cursor, 'session') : undefined;
     const rows = await this.repository.list({
       status: query.status,
-      reference: query.reference,
-      updated_after: query.updated_after ? new Date(query.updated_after) : undefined,
+      reference: query.reference || undefined,
+      updated_after: instantOf(query.updated_after) ?? undefined,
       after: after && { change_xid: after[0], session_id: after[1] },
       limit,
     });
     const last = rows.at(-1);
+    // Nothing can still commit at or before `last` (SessionsRepository.list): resuming from it later misses no change.
+    const end = last ? encodeCursor('session', [last.change_xid, last.session_id]) : (query.cursor || null);
     return {
       items: rows.map(toSessionView),
-      next_cursor: rows.length === limit && last ? encodeCursor('session', [last.change_xid, last.session_id]) : null,
+      next_cursor: rows.length === limit ? end : null,
+      resume_cursor: end,
     };
   }
 
@@ -239,8 +242,9 @@ export class SessionsService {
     }
 
     const data = response?.data;
-    const terminal =
-      outcome === 'not_found' || outcome === 'deleted' || data?.upload_status === 'COMPLETED' || data?.upload_status === 'EXPIRED';
+    // Not 'not_found': a 404 ends only a session FinBox never confirmed (NOT_FOUND leaves the queue by itself);
+    // for a confirmed one it changes nothing, so giving up must still apply.
+    const terminal = outcome === 'deleted' || data?.upload_status === 'COMPLETED' || data?.upload_status === 'EXPIRED';
     const now = new Date();
     const schedule = nextPoll(
       {
