@@ -19,8 +19,7 @@ export class ApiKeyGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1]?.trim();
     const header = request.headers['x-api-key'];
-    const key = bearer ?? (typeof header === 'string' ? header : undefined);
-    if (matchesAny(key, this.keys)) return true;
+    if (matchesAny(bearer, this.keys) || matchesAny(typeof header === 'string' ? header : undefined, this.keys)) return true;
     // RFC 9110 §11.6.1: a 401 names the scheme it expects.
     void context.switchToHttp().getResponse<FastifyReply>().header('www-authenticate', 'Bearer');
     throw new AppError(ErrorCode.UNAUTHORIZED, 'A valid API key is required (Authorization: Bearer <key> or x-api-key)');

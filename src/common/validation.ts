@@ -17,6 +17,7 @@ export function toDetails(errors: ValidationError[], parent = ''): ErrorDetail[]
 export const validationPipe = new ValidationPipe({
   transform: true,
   whitelist: true,
+  stopAtFirstError: true,
   exceptionFactory: (errors) => AppError.validation(toDetails(errors)),
 });
 

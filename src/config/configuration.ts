@@ -19,7 +19,8 @@ import { validateCronExpression } from 'cron';
 
 /**
  * Every environment variable the service reads (CONTRACT §2), validated once
- * at boot. Nothing outside this folder reads `process.env`.
+ * at boot. Nothing outside this folder reads `process.env`. Each type check is
+ * the last decorator of its field, so that it is checked first.
  */
 
 const list = ({ value }: { value: unknown }) =>
@@ -45,7 +46,7 @@ export class EnvironmentVariables {
   @IsOptional() @IsString()
   NODE_ENV?: string;
 
-  @Transform(num) @IsInt() @Min(0) @Max(65535)
+  @Transform(num) @Min(0) @Max(65535) @IsInt()
   PORT = 3000;
 
   @IsString() @MinLength(1)
@@ -66,18 +67,18 @@ export class EnvironmentVariables {
   @IsOptional() @IsString()
   FINBOX_SERVER_HASH?: string;
 
-  @Transform(num) @IsInt() @Min(1)
+  @Transform(num) @Min(1) @IsInt()
   FINBOX_TIMEOUT_MS = 10_000;
 
-  @Transform(num) @IsNumber() @IsPositive()
+  @Transform(num) @IsPositive() @IsNumber()
   FINBOX_MAX_RPS = 10;
 
   /** Attempts per FinBox request for transient failures (1 = no retry). */
-  @Transform(num) @IsInt() @Min(1) @Max(10)
+  @Transform(num) @Min(1) @Max(10) @IsInt()
   FINBOX_MAX_ATTEMPTS = 3;
 
   /** How long the circuit stays open before one trial request is let through. */
-  @Transform(num) @IsNumber() @Min(0)
+  @Transform(num) @Min(0) @IsNumber()
   FINBOX_BREAKER_COOLDOWN_SECONDS = 30;
 
   @IsOptional() @Transform(list) @IsString({ each: true })
@@ -98,36 +99,36 @@ export class EnvironmentVariables {
   @IsString()
   RECONCILE_CRON = '*/30 * * * * *';
 
-  @Transform(num) @IsNumber() @Min(0)
+  @Transform(num) @Min(0) @IsNumber()
   RECONCILE_GRACE_SECONDS = 900;
 
-  @Transform(num) @IsNumber() @IsPositive()
+  @Transform(num) @IsPositive() @IsNumber()
   RECONCILE_MIN_INTERVAL_SECONDS = 60;
 
-  @Transform(num) @IsNumber() @IsPositive()
+  @Transform(num) @IsPositive() @IsNumber()
   RECONCILE_MAX_INTERVAL_SECONDS = 3600;
 
-  @Transform(num) @IsNumber() @IsPositive()
+  @Transform(num) @IsPositive() @IsNumber()
   RECONCILE_MAX_AGE_HOURS = 72;
 
-  @Transform(num) @IsInt() @Min(1) @Max(10_000)
+  @Transform(num) @Min(1) @Max(10_000) @IsInt()
   RECONCILE_BATCH_SIZE = 200;
 
-  @Transform(num) @IsInt() @Min(1) @Max(1_000)
+  @Transform(num) @Min(1) @Max(1_000) @IsInt()
   RECONCILE_CONCURRENCY = 16;
 
   /** How long a leased session stays reserved for one replica; a crashed replica's leases come back after this. */
-  @Transform(num) @IsNumber() @IsPositive()
+  @Transform(num) @Min(5) @IsNumber()
   RECONCILE_LEASE_SECONDS = 120;
 
   /** A pass stops leasing new work after this long; the next cron tick continues. */
-  @Transform(num) @IsNumber() @IsPositive()
+  @Transform(num) @IsPositive() @IsNumber()
   RECONCILE_PASS_BUDGET_SECONDS = 600;
 
-  @Transform(num) @IsInt() @Min(1)
+  @Transform(num) @Min(1) @IsInt()
   WEBHOOK_BODY_LIMIT_BYTES = 1_048_576;
 
-  @Transform(num) @IsInt() @Min(1) @Max(1_000)
+  @Transform(num) @Min(1) @Max(1_000) @IsInt()
   DATABASE_POOL_SIZE = 20;
 
   @IsIn(LOG_LEVELS)
@@ -174,17 +175,24 @@ export interface AppConfig {
 
 export class ConfigurationError extends Error {}
 
-function describe(errors: ValidationError[]): string[] {
-  return errors.flatMap((error) => {
-    const problems = Object.values(error.constraints ?? {}).join(', ');
-    return [`${error.property} ${problems} (got ${JSON.stringify(error.value)})`];
+/** Variables whose values may hold secrets: never echoed in a configuration error. */
+const SECRET = new Set(['DATABASE_URL', 'FINBOX_API_KEY', 'FINBOX_SERVER_HASH', 'WEBHOOK_TOKENS', 'API_KEYS', 'PUBLIC_WEBHOOK_URL']);
+
+function describe(errors: ValidationError[], raw: Record<string, string>): string[] {
+  return errors.map((error) => {
+    const problems = Object.values(error.constraints ?? {})
+      .map((message) => message.replace(new RegExp(`^${error.property} `), ''))
+      .join(', ');
+    const got = SECRET.has(error.property) ? '' : ` (got ${JSON.stringify(raw[error.property] ?? error.value)})`;
+    return `${error.property} ${problems}${got}`;
   });
 }
 
 /** Validates the raw environment; throws ConfigurationError with one message naming each bad variable. */
 export function loadConfig(raw: Record<string, string | undefined>): AppConfig {
-  const env = plainToInstance(EnvironmentVariables, stripUnset(raw));
-  const problems = describe(validateSync(env, { skipMissingProperties: false }));
+  const given = stripUnset(raw);
+  const env = plainToInstance(EnvironmentVariables, given);
+  const problems = describe(validateSync(env, { stopAtFirstError: true }), given);
 
   if (!validateCronExpression(env.RECONCILE_CRON).valid) {
     problems.push(`RECONCILE_CRON is not a valid cron expression (got ${JSON.stringify(env.RECONCILE_CRON)})`);

@@ -42,51 +42,45 @@ export const USER_AGENT = 'finbox-session-reconciler/1.0';
 /** Retry-After longer than this is not waited for inside a request: the session's own backoff takes over. */
 const MAX_RETRY_AFTER_MS = 30_000;
 const BREAKER_THRESHOLD = 5;
-/** Added to every second of the rate limit, so that jitter between sending and arrival cannot push FinBox's count over the cap. */
-const RATE_MARGIN_MS = 50;
+/** Added to the rate limit's one-second window, so that jitter between sending and arrival cannot push FinBox's count over the cap. */
+const RATE_MARGIN_MS = 25;
 
 /**
- * The smallest gap between two requests that keeps any one second at or under
- * `maxRps` requests, with RATE_MARGIN_MS to spare: 105 ms for 10/s (at most 10
- * in any 1000 ms, 9.5/s sustained), 2050 ms for 0.5/s. A fractional cap above 1
- * counts whole requests: 2.5/s allows 2 in any second.
+ * The process-wide rate limit: at most `limit` sends in any `windowMs`,
+ * counted from when each send was really let go (so a stalled event loop
+ * cannot release a queue of timers in a bunch), granted in the order asked.
+ * For FINBOX_MAX_RPS=10: at most 10 in any 1025 ms (9.76/s sustained); a
+ * fractional cap counts whole requests (0.5/s: 1 in any 2025 ms).
  */
-export function requestSpacingMs(maxRps: number): number {
-  const perSecond = Math.max(1, Math.floor(maxRps));
-  return (Math.max(1000, (1000 * perSecond) / maxRps) + RATE_MARGIN_MS) / perSecond;
-}
-
-/**
- * The process-wide rate limit: hands out send slots one at a time, in the
- * order asked, each at least `spacingMs` after the previous one as really
- * granted. Measuring from the actual grant (not from a timer set in advance)
- * keeps the cap when the event loop stalls: timers that fire late never let
- * the requests queued behind them go out in a bunch.
- */
-class RequestPacer {
-  private lastGrant = -Infinity;
+export class RateLimiter {
+  /** When the last `limit` sends were let go, oldest first. */
+  private readonly sent: number[] = [];
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly spacingMs: number,
-    private readonly signal: AbortSignal,
+    readonly limit: number,
+    readonly windowMs: number,
   ) {}
 
-  /** Resolves when the caller may send; rejects once `signal` is aborted. */
-  next(): Promise<void> {
+  static perSecond(maxRps: number): RateLimiter {
+    const limit = Math.max(1, Math.floor(maxRps));
+    return new RateLimiter(limit, (1000 * limit) / maxRps + RATE_MARGIN_MS);
+  }
+
+  /** Resolves when the caller may send; rejects (and gives up its turn) once `signal` is aborted. */
+  acquire(signal: AbortSignal): Promise<void> {
     const turn = this.queue.then(async () => {
-      for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) {
-        await sleep(wait, undefined, { signal: this.signal });
-      }
-      this.signal.throwIfAborted();
-      this.lastGrant = performance.now();
+      signal.throwIfAborted();
+      for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) await sleep(wait, undefined, { signal });
+      this.sent.push(performance.now());
+      if (this.sent.length > this.limit) this.sent.shift();
     });
     this.queue = turn.catch(() => undefined);
     return turn;
   }
 
   private waitMs(): number {
-    return this.lastGrant + this.spacingMs - performance.now();
+    return this.sent.length < this.limit ? 0 : this.sent[0] + this.windowMs - performance.now();
   }
 }
 
@@ -126,7 +120,7 @@ export class FinboxClient implements OnApplicationShutdown {
   /** Aborted on shutdown: rejects requests still waiting for a send slot, cancels those in flight, stops retries. */
   private readonly shutdown = new AbortController();
   /** FINBOX_MAX_RPS for the whole process: every attempt, retries included, waits for its slot. */
-  private readonly pacer: RequestPacer;
+  private readonly rateLimit: RateLimiter;
   private readonly agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
   private credentials: FinboxHealth['credentials'] = 'unknown';
   private openedAt = 0;
@@ -140,7 +134,7 @@ export class FinboxClient implements OnApplicationShutdown {
     this.config = config.get('finbox', { infer: true });
     const { maxRps, maxAttempts, breakerCooldownMs } = this.config;
 
-    this.pacer = new RequestPacer(requestSpacingMs(maxRps), this.shutdown.signal);
+    this.rateLimit = RateLimiter.perSecond(maxRps);
 
     this.circuit = circuitBreaker(
       handleWhen((error) => error instanceof FinboxError && (error.transient || error.kind === 'access_denied')),
@@ -190,11 +184,13 @@ export class FinboxClient implements OnApplicationShutdown {
     return { polling: this.enabled ? 'enabled' : 'disabled', circuit, credentials: this.credentials, last_error: this.lastError };
   }
 
-  async getUploadStatus(sessionId: string): Promise<FinboxResult<UploadStatusResponse>> {
-    const result = await this.call('session_upload_status', {
-      method: 'GET',
-      url: this.url(`session_data/${encodeURIComponent(sessionId)}/session_upload_status/`),
-    });
+  /** `deadline` (optional) ends the call, retries and waits included: a poll never outlives its lease. */
+  async getUploadStatus(sessionId: string, deadline?: AbortSignal): Promise<FinboxResult<UploadStatusResponse>> {
+    const result = await this.call(
+      'session_upload_status',
+      { method: 'GET', url: this.url(`session_data/${encodeURIComponent(sessionId)}/session_upload_status/`) },
+      deadline,
+    );
     try {
       const data = parseUploadStatus(result.raw);
       if (data.session_id !== sessionId.toLowerCase()) {
@@ -226,14 +222,21 @@ export class FinboxClient implements OnApplicationShutdown {
     return `${this.config.baseUrl}/${this.config.apiVersion}/${path}`;
   }
 
-  private async call(endpoint: Endpoint, request: AxiosRequestConfig): Promise<FinboxResult<unknown>> {
+  private async call(endpoint: Endpoint, request: AxiosRequestConfig, deadline?: AbortSignal): Promise<FinboxResult<unknown>> {
     const credentials = this.config.credentials;
     if (!credentials) throw new FinboxError('not_configured', 'FINBOX_API_KEY and FINBOX_SERVER_HASH are not set');
+    const signal = deadline ? AbortSignal.any([this.shutdown.signal, deadline]) : this.shutdown.signal;
     try {
-      return await this.policy.execute(() => this.attempt(endpoint, request, credentials), this.shutdown.signal);
+      return await this.policy.execute(() => this.attempt(endpoint, request, credentials, signal), signal);
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
         throw new FinboxError('circuit_open', `FinBox circuit is open (${this.lastError ?? 'repeated failures'})`);
+      }
+      if (this.shutdown.signal.aborted) {
+        throw new FinboxError('unavailable', 'FinBox call cancelled: the application is shutting down');
+      }
+      if (deadline?.aborted && !(error instanceof FinboxError)) {
+        throw new FinboxError('timeout', 'FinBox did not answer before the call had to end (its lease ran out)');
       }
       throw error;
     }
@@ -247,18 +250,15 @@ export class FinboxClient implements OnApplicationShutdown {
     endpoint: Endpoint,
     request: AxiosRequestConfig,
     credentials: { apiKey: string; serverHash: string },
+    signal: AbortSignal,
   ): Promise<FinboxResult<unknown>> {
-    try {
-      await this.pacer.next();
-    } catch {
-      throw new FinboxError('unavailable', 'FinBox request not sent: the application is shutting down');
-    }
+    await this.rateLimit.acquire(signal); // aborted: `call` says why
     const started = performance.now();
     let response: AxiosResponse;
     try {
       response = await this.http.axiosRef.request({
         ...request,
-        signal: AbortSignal.any([AbortSignal.timeout(this.config.timeoutMs), this.shutdown.signal]),
+        signal: AbortSignal.any([AbortSignal.timeout(this.config.timeoutMs), signal]),
         headers: {
           'x-api-key': credentials.apiKey,
           'server-hash': credentials.serverHash,
@@ -273,9 +273,7 @@ export class FinboxClient implements OnApplicationShutdown {
         maxRedirects: 0,
       });
     } catch (error) {
-      if (this.shutdown.signal.aborted) {
-        throw new FinboxError('unavailable', 'FinBox request cancelled: the application is shutting down');
-      }
+      if (signal.aborted) throw error; // shutdown or the caller's deadline: `call` says which
       const failure = networkFailure(error, this.config.timeoutMs);
       this.observe(endpoint, failure.kind === 'timeout' ? 'timeout' : 'network', started);
       throw this.remember(failure);

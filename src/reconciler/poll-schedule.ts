@@ -20,6 +20,11 @@ export interface ScheduleInput {
   trackedSince: Date;
   expiresAt: Date | null;
   retryAfterMs?: number | null;
+  /**
+   * FinBox answered this poll (false: the call failed). Only an answer counts as
+   * the "one more poll" after expiry; a failed one is retried until the max age.
+   */
+  answered?: boolean;
   /** 0 ≤ random < 1; injectable for tests. */
   random?: number;
 }
@@ -41,7 +46,8 @@ export function nextPoll(input: ScheduleInput, settings: ScheduleSettings): Sche
   const expiry = input.expiresAt?.getTime();
   // Past the expiry only once FinBox has had AFTER_EXPIRY_MS to show it (its timestamp is to the second, and
   // its status flips a moment later): a poll in between is not the last one.
-  if (now >= deadline || (expiry !== undefined && now >= expiry + AFTER_EXPIRY_MS)) {
+  const pastExpiry = expiry !== undefined && now >= expiry + AFTER_EXPIRY_MS;
+  if (now >= deadline || (pastExpiry && (input.answered ?? true))) {
     // next_poll_at only matters if the caller keeps the session anyway (a terminal answer): never "at once".
     return { next_poll_at: new Date(now + max), gave_up: true };
   }
@@ -51,7 +57,7 @@ export function nextPoll(input: ScheduleInput, settings: ScheduleSettings): Sche
   const delay = Math.min(max, Math.max(min, Math.min(max, exponential) * jitter));
 
   let next = now + delay;
-  if (expiry !== undefined && next > expiry) next = expiry + AFTER_EXPIRY_MS;
+  if (expiry !== undefined && !pastExpiry && next > expiry) next = expiry + AFTER_EXPIRY_MS;
   next = Math.min(next, deadline);
   // FinBox's Retry-After is honoured whatever else says sooner.
   next = Math.max(next, now + (input.retryAfterMs ?? 0));

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { type AppConfig, ConfigurationError } from '../config/configuration.js';
+import type { AppConfig } from '../config/configuration.js';
 import { ReconcilerService } from './reconciler.service.js';
 
 /** What runs every RECONCILE_CRON tick (every 30 s by default): one reconcile pass, unless one is still running. */
@@ -23,13 +23,6 @@ export class ReconcilerCron implements OnApplicationBootstrap, OnModuleDestroy {
     if (!this.config.enabled) {
       this.logger.log('Reconciler disabled in this process (RECONCILE_ENABLED=false)');
       return;
-    }
-    // A lease shorter than the longest poll would be handed back unpolled every time: refuse to start.
-    if (this.config.leaseSeconds * 1000 <= this.reconciler.maxPollMs) {
-      throw new ConfigurationError(
-        `Invalid configuration: RECONCILE_LEASE_SECONDS (${this.config.leaseSeconds}) must exceed the longest FinBox poll ` +
-          `(${Math.ceil(this.reconciler.maxPollMs / 1000)} s from FINBOX_TIMEOUT_MS, FINBOX_MAX_ATTEMPTS, FINBOX_MAX_RPS and RECONCILE_CONCURRENCY)`,
-      );
     }
     const job = CronJob.from({
       cronTime: this.config.cron,

@@ -30,18 +30,20 @@ export interface PassReport {
   duration_ms: number;
 }
 
-/** A leased session, with the lease it is held under and the last moment a poll of it may start. */
+/** A leased session, with the lease it is held under and when a poll of it must be over. */
 interface Lease {
   session: LeasedSession;
   token: string;
-  /** Local clock; a poll started later might outlive the lease (see `maxPollMs`). */
-  startBy: number;
+  /** Local clock, LEASE_SAFETY_MS before the lease ends: the FinBox call is cut off here. */
+  deadline: number;
 }
 
-/** Slack for the database round trips around a poll (reading the lease, applying the answer). */
-const POLL_SLACK_MS = 250;
-/** Retry-After longer than this is not waited for inside one FinBox call (FinboxClient's MAX_RETRY_AFTER_MS). */
-const CLIENT_MAX_RETRY_WAIT_MS = 30_000;
+/**
+ * A poll is cut off this long before its lease ends (leaving time to apply
+ * the answer before another replica may lease the session), and not started
+ * with less than this left.
+ */
+const LEASE_SAFETY_MS = 1_000;
 
 /**
  * One reconcile pass (CONTRACT §6): lease due sessions in batches, poll them
@@ -51,21 +53,14 @@ const CLIENT_MAX_RETRY_WAIT_MS = 30_000;
  * Sessions leased but not polled are handed back at their old place.
  *
  * One session is never polled by two replicas at once: a lease lasts
- * RECONCILE_LEASE_SECONDS, and a poll is only started while the lease has
- * at least the longest possible FinBox call left (`maxPollMs`); otherwise the
- * session is handed back.
+ * RECONCILE_LEASE_SECONDS, and the FinBox call of a poll (retries and rate-limit
+ * waits included) is cut off before its lease ends; the poll is then recorded
+ * as a timeout and the session keeps its own backoff.
  */
 @Injectable()
 export class ReconcilerService {
   private readonly logger = new Logger(ReconcilerService.name);
   private readonly config: AppConfig['reconcile'];
-  /** The longest one poll can take: every attempt's rate-limit wait and timeout, the waits between attempts. */
-  readonly maxPollMs: number;
-  /**
-   * RECONCILE_BATCH_SIZE, but no more than the rate cap lets polls start while their lease still outlasts them:
-   * a larger batch would only be handed back in part.
-   */
-  private readonly batchSize: number;
   private running: Promise<PassReport> | undefined;
   private stopping = false;
 
@@ -77,10 +72,6 @@ export class ReconcilerService {
     config: ConfigService<AppConfig, true>,
   ) {
     this.config = config.get('reconcile', { infer: true });
-    const finboxConfig = config.get('finbox', { infer: true });
-    this.maxPollMs = maxPollDuration(finboxConfig, this.config.concurrency);
-    const startWindowSeconds = (this.config.leaseSeconds * 1000 - this.maxPollMs) / 1000;
-    this.batchSize = Math.max(1, Math.min(this.config.batchSize, Math.floor(startWindowSeconds * finboxConfig.maxRps)));
   }
 
   /** Runs a pass, or returns the one already running: passes never overlap within a process. */
@@ -111,7 +102,8 @@ export class ReconcilerService {
       report.result = result;
       report.duration_ms = Date.now() - started;
       this.metrics.reconcilePasses.inc({ result });
-      if (report.leased > 0 || result !== 'completed') {
+      // A quiet pass (nothing due, or polling disabled as warned at start-up) is not worth a line every tick.
+      if (report.leased > 0 || (result !== 'completed' && result !== 'disabled')) {
         const level = result === 'failed' || result === 'access_denied' ? 'warn' : 'log';
         this.logger[level]({ pass: report }, `Reconcile pass ${result}: ${report.polled} polled, ${report.healed} healed`);
       }
@@ -121,11 +113,6 @@ export class ReconcilerService {
     if (!this.finbox.enabled) return finish('disabled');
     if (this.finbox.isCircuitOpen()) return finish('circuit_open');
     const leaseMs = this.config.leaseSeconds * 1000;
-    if (leaseMs <= this.maxPollMs) {
-      // Every lease would be handed back unpolled (the cron refuses to start like this; a direct call gets here).
-      this.logger.error(`RECONCILE_LEASE_SECONDS must exceed the longest FinBox poll (${this.maxPollMs} ms): not polling`);
-      return finish('disabled');
-    }
 
     const deadline = started + this.config.passBudgetSeconds * 1000;
     const queue: Lease[] = [];
@@ -156,11 +143,11 @@ export class ReconcilerService {
           await release();
           const token = randomUUID();
           const leasedAt = Date.now(); // before the database's now(): the local view of the lease errs short
-          const batch = await this.repository.leaseDueSessions(token, this.batchSize, this.config.leaseSeconds);
+          const batch = await this.repository.leaseDueSessions(token, this.config.batchSize, this.config.leaseSeconds);
           report.leased += batch.length;
           exhausted = batch.length === 0;
-          const startBy = leasedAt + leaseMs - this.maxPollMs;
-          for (const session of batch) queue.push({ session, token, startBy });
+          const deadline = leasedAt + leaseMs - LEASE_SAFETY_MS;
+          for (const session of batch) queue.push({ session, token, deadline });
         } catch (error) {
           stoppedBy ??= 'failed';
           this.logger.error({ err: error }, 'Could not lease due sessions');
@@ -174,8 +161,8 @@ export class ReconcilerService {
         if (stoppedBy || this.stopping) return undefined;
         const item = queue.shift();
         if (item) {
-          if (Date.now() <= item.startBy) return item;
-          handBack.push(item); // too little of the lease left for a whole poll
+          if (item.deadline - Date.now() >= LEASE_SAFETY_MS) return item;
+          handBack.push(item); // too little of the lease left for a poll
           continue;
         }
         if (exhausted) return undefined;
@@ -190,7 +177,8 @@ export class ReconcilerService {
     const pollOne = async (item: Lease): Promise<void> => {
       let result;
       try {
-        result = await this.sessions.poll({ ...item.session, lease_token: item.token });
+        const cutOff = AbortSignal.timeout(Math.max(0, item.deadline - Date.now()));
+        result = await this.sessions.poll({ ...item.session, lease_token: item.token }, cutOff);
       } catch (error) {
         // The session keeps its lease until it runs out, then is polled again; the other workers go on.
         report.failed += 1;
@@ -230,20 +218,4 @@ export class ReconcilerService {
     await release();
     return finish(stoppedBy ?? (this.stopping ? 'stopped' : budgetSpent ? 'budget_exhausted' : 'completed'));
   }
-}
-
-/**
- * The longest one poll can take, so that it is started only while its lease
- * outlasts it: each attempt waits for a rate slot (with `concurrency` polls
- * competing, up to ceil(concurrency / slots per window) windows) and then up
- * to FINBOX_TIMEOUT_MS; between attempts the client waits up to 30 s
- * (Retry-After). On-demand reconciles compete for the same slots and are not
- * counted.
- */
-export function maxPollDuration(finbox: AppConfig['finbox'], concurrency: number): number {
-  const slotsPerWindow = Math.max(1, Math.floor(finbox.maxRps));
-  const windowMs = (1000 * slotsPerWindow) / finbox.maxRps;
-  const slotWaitMs = Math.ceil(concurrency / slotsPerWindow) * windowMs;
-  const attempts = finbox.maxAttempts;
-  return attempts * (slotWaitMs + finbox.timeoutMs) + (attempts - 1) * CLIENT_MAX_RETRY_WAIT_MS + POLL_SLACK_MS;
 }

@@ -155,8 +155,6 @@ const ACCOUNTS_JSON = `COALESCE((
 /** The id of the writing transaction: a row's change-feed position. */
 const CURRENT_XID = `pg_current_xact_id()::text::bigint`;
 
-/** Transactions older than this are all finished: rows they wrote can never appear behind a consumer's cursor. */
-const FEED_HORIZON = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`;
 
 @Injectable()
 export class SessionsRepository {
@@ -328,7 +326,7 @@ FROM event LEFT JOIN session ON true`;
    * consumer has already passed: following the cursor sees every change.
    *
    * "Every transaction still running" that could write here: transaction ids
-   * are cluster-wide, so the plain snapshot xmin (FEED_HORIZON) is held back by
+   * are cluster-wide, so the plain snapshot xmin is held back by
    * any open write transaction in ANY database of the server (a migration or a
    * forgotten `BEGIN; UPDATE` elsewhere would freeze the feed). The horizon
    * here is the oldest running transaction of the statement's own snapshot

@@ -208,11 +208,11 @@ export class SessionsService {
    * open circuit and missing credentials leave the session untouched and are
    * returned for the caller to act on.
    */
-  async poll(target: PollTarget): Promise<PollResult> {
+  async poll(target: PollTarget, deadline?: AbortSignal): Promise<PollResult> {
     const started = Date.now();
     let answer: PollAnswer;
     try {
-      answer = { response: await this.finbox.getUploadStatus(target.session_id) };
+      answer = { response: await this.finbox.getUploadStatus(target.session_id, deadline) };
     } catch (error) {
       if (!(error instanceof FinboxError)) throw error;
       answer = { failure: error };
@@ -253,6 +253,7 @@ export class SessionsService {
         trackedSince: new Date(target.tracked_since),
         expiresAt: data?.expires_at ?? (target.expires_at ? new Date(target.expires_at) : null),
         retryAfterMs: failure?.retryAfterMs,
+        answered: failure === undefined || outcome === 'not_found' || outcome === 'deleted',
       },
       this.reconcile,
     );

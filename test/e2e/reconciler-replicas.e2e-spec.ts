@@ -69,11 +69,11 @@ describe('reconciler replicas: leases', () => {
   let other: TestApp;
 
   beforeAll(async () => {
-    // The longest poll: one 1 s rate window + FINBOX_TIMEOUT_MS + slack ≈ 4.75 s, under the 5 s lease.
+    // FinBox's own timeout is longer than the 5 s lease: only the lease can cut a slow call off.
     const env = {
       RECONCILE_LEASE_SECONDS: '5',
       RECONCILE_CONCURRENCY: '1',
-      FINBOX_TIMEOUT_MS: '3500',
+      FINBOX_TIMEOUT_MS: '10000',
       FINBOX_MAX_ATTEMPTS: '1',
     };
     h = await startHarness(env);
@@ -106,15 +106,11 @@ describe('reconciler replicas: leases', () => {
     expect(h.sandbox.stats().total_requests).toBe(8);
   });
 
-  it('does not start a poll its lease might not outlast: a slow session is handed back and leased afresh', async () => {
-    // Two sessions leased in one batch; FinBox takes 2.5 s for the first, so the second's lease is by then too
-    // short for a whole poll (3 s here). Polling it anyway would let the lease expire mid-poll and the other
-    // replica poll it at the same time.
-    const slowFirst = await h.track({ complete_after_ms: 0 });
-    await sleep(5); // ordered by next_poll_at
-    const slowSecond = await h.track({ complete_after_ms: 0 });
-    h.sandbox.addFault({ type: 'latency', latency_ms: 2_500, session_id: slowFirst });
-    h.sandbox.addFault({ type: 'latency', latency_ms: 3_000, session_id: slowSecond });
+  it('never lets a poll outlive its lease: a FinBox call slower than the lease is cut off, never doubled', async () => {
+    // FinBox takes 8 s for this session; the lease is 5 s. The call is cut off a second before the lease ends and
+    // recorded as a timeout, so the other replica, passing all the while, never polls the session at the same time.
+    const slow = await h.track({ complete_after_ms: 0 });
+    h.sandbox.addFault({ type: 'latency', latency_ms: 8_000, session_id: slow });
 
     const pass = h.pass();
     let otherPasses = 0;
@@ -122,15 +118,20 @@ describe('reconciler replicas: leases', () => {
       await h.pass(other);
       otherPasses += 1;
     }
-    await h.pass(other);
     const report = await pass;
+    await sleep(1_500); // past the end of the first lease
+    await expect(h.pass(other)).resolves.toMatchObject({ leased: 0 });
 
     const stats = h.sandbox.stats();
     expect(otherPasses).toBeGreaterThan(20);
     expect(stats.max_concurrent_per_session).toBe(1);
-    expect(stats.polls_by_session).toEqual({ [slowFirst]: 1, [slowSecond]: 1 });
-    expect(report.handed_back).toBeGreaterThanOrEqual(1); // slowSecond went back, then was leased afresh (by either)
-    for (const id of [slowFirst, slowSecond]) await expect(session(h.sut, id)).resolves.toMatchObject({ status: 'COMPLETED' });
+    expect(stats.polls_by_session).toEqual({ [slow]: 1 });
+    expect(report).toMatchObject({ leased: 1, polled: 1, outcomes: { timeout: 1 } });
+    expect(report.duration_ms).toBeLessThan(5_000);
+    const state = await session(h.sut, slow);
+    expect(state).toMatchObject({ status: 'NO_UPLOAD', poll_attempts: 1 });
+    expect(state.last_poll_error).toMatch(/lease ran out/);
+    expect(new Date(state.next_poll_at).getTime()).toBeGreaterThan(Date.now() + 30_000); // its own backoff
   }, 20_000);
 });
 

@@ -90,6 +90,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     name,
     async client() {
       const client = new pg.Client({ connectionString: url });
+      client.on('error', () => undefined); // a test may terminate its backend on purpose
       await client.connect();
       clients.push(client);
       return client;
