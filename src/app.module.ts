@@ -1,9 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { loggerOptions } from './common/logging.js';
-import type { AppConfig } from './config/configuration.js';
+import { type AppConfig, configModule } from './config/configuration.js';
 import { DatabaseModule } from './database/database.module.js';
 import { FinboxModule } from './finbox/finbox.module.js';
 import { HealthModule } from './health/health.module.js';
@@ -19,7 +18,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, skipProcessEnv: true, load: [() => config] }),
+        configModule(config),
         LoggerModule.forRoot(loggerOptions(config)),
         ScheduleModule.forRoot(),
         MetricsModule,

@@ -1,17 +1,10 @@
 import { bootLogger } from './common/logging.js';
 import { createApp } from './bootstrap.js';
-import { ConfigurationError, loadConfig, readEnvironment, type AppConfig } from './config/configuration.js';
+import { configFromEnvironment } from './config/configuration.js';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres.mjs';
 
 async function main(): Promise<void> {
-  let config: AppConfig;
-  try {
-    config = loadConfig(readEnvironment());
-  } catch (error) {
-    if (!(error instanceof ConfigurationError)) throw error;
-    console.error(error.message);
-    process.exit(1);
-  }
+  let config = configFromEnvironment();
   const log = bootLogger(config.logLevel);
 
   let embedded: EmbeddedDatabase | undefined;

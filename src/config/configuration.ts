@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import type { DynamicModule } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -265,4 +267,20 @@ function stripUnset(raw: Record<string, string | undefined>): Record<string, str
 export function readEnvironment(): Record<string, string | undefined> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   return process.env;
+}
+
+/** For entry points: the validated configuration, or its one-line message on stderr and exit code 1. */
+export function configFromEnvironment(): AppConfig {
+  try {
+    return loadConfig(readEnvironment());
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+}
+
+/** ConfigModule serving an already validated AppConfig (read it with ConfigService<AppConfig, true>). */
+export function configModule(config: AppConfig): Promise<DynamicModule> {
+  return ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, skipProcessEnv: true, load: [() => config] });
 }

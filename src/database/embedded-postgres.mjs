@@ -168,7 +168,7 @@ function stopStaleServer(dataDir) {
 }
 
 /** @param {number} pid */
-function alive(pid) {
+export function alive(pid) {
   try {
     process.kill(pid, 0);
     return true;

@@ -8,10 +8,9 @@
  */
 import 'reflect-metadata';
 import { ConsoleLogger, type LogLevel, Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { AppError } from '../common/errors.js';
-import { type AppConfig, ConfigurationError, loadConfig, readEnvironment } from '../config/configuration.js';
+import { type AppConfig, configFromEnvironment, configModule } from '../config/configuration.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { FinboxModule } from './finbox.module.js';
 import { WebhookRegistrationService } from './webhook-registration.service.js';
@@ -33,7 +32,7 @@ class StderrLogger extends ConsoleLogger {
 function registrationModule(config: AppConfig) {
   @Module({
     imports: [
-      ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, skipProcessEnv: true, load: [() => config] }),
+      configModule(config),
       MetricsModule,
       FinboxModule,
     ],
@@ -43,15 +42,7 @@ function registrationModule(config: AppConfig) {
 }
 
 async function main(): Promise<number> {
-  let config: AppConfig;
-  try {
-    config = loadConfig(readEnvironment());
-  } catch (error) {
-    if (!(error instanceof ConfigurationError)) throw error;
-    console.error(error.message);
-    return 1;
-  }
-
+  const config = configFromEnvironment();
   const app = await NestFactory.createApplicationContext(registrationModule(config), {
     logger: new StderrLogger({ logLevels: ['warn', 'error', 'fatal'] }),
     abortOnError: false,

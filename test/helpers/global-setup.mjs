@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../../src/database/embedded-postgres.mjs';
+import { alive, startEmbeddedPostgres } from '../../src/database/embedded-postgres.mjs';
 
 export default async function globalSetup() {
   process.env.TEST_RUN_ID = `${process.pid}x${randomBytes(2).toString('hex')}`;
@@ -36,13 +36,4 @@ async function dropLeftovers(url) {
     if (!alive(pid)) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => undefined);
   }
   await client.end();
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
