@@ -2,6 +2,7 @@
  * What every suite shares: the repository root, the settings, the work folder
  * for logs, and how the service and the bare server are started.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from './databases.js';
 import { freePort, startChild, type Child } from './processes.js';
@@ -53,7 +54,13 @@ export function describeServiceEnvironment(env: Record<string, string>): string 
 
 let serial = 0;
 
-/** `node [nodeArgs] dist/src/main.js` in production mode, stdout (the pino log) to a file. */
+/** The Node flags of `npm start` (package.json), so that the service runs exactly as it starts in production. */
+function startFlags(root: string): string[] {
+  const start: string = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start;
+  return start.split(/\s+/).filter((word) => word.startsWith('--'));
+}
+
+/** `node [npm start's flags] [nodeArgs] dist/src/main.js` in production mode, stdout (the pino log) to a file. */
 export async function startService(
   context: Context,
   databaseUrl: string,
@@ -65,7 +72,7 @@ export async function startService(
   const name = `service-${++serial}`;
   const child = await startChild({
     name,
-    args: [...nodeArgs, join(context.root, 'dist/src/main.js')],
+    args: [...startFlags(context.root), ...nodeArgs, join(context.root, 'dist/src/main.js')],
     env,
     cwd: context.root,
     stdoutPath: join(context.work, `${name}.stdout.log`),

@@ -21,4 +21,14 @@ export class Sql {
     const result = await this.pool.query(text, values);
     return result.rows as T[];
   }
+
+  /**
+   * The same, as a named prepared statement: parsed once per connection, its
+   * plan reused. For the hot statements whose text never changes (`name` must
+   * be unique per text).
+   */
+  async prepared<T = Record<string, unknown>>(name: string, text: string, values: unknown[] = []): Promise<T[]> {
+    const result = await this.pool.query({ name, text, values });
+    return result.rows as T[];
+  }
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { maskAccountNumber } from '../common/logging.js';
 import {
-  maskAccountNumber,
   normaliseWord,
   parseDate,
   parseTimestamp,

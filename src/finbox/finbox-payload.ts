@@ -335,9 +335,3 @@ export function sessionIdOf(body: unknown): string | null {
   const id = (body as { session_id?: unknown } | null)?.session_id;
   return typeof id === 'string' && UUID.test(id.trim()) ? id.trim().toLowerCase() : null;
 }
-
-/** Account numbers in logs: only the last 4 characters. */
-export function maskAccountNumber(value: string | null | undefined): string | null {
-  if (!value) return null;
-  return value.length <= 4 ? '*'.repeat(value.length) : `${'*'.repeat(value.length - 4)}${value.slice(-4)}`;
-}

@@ -49,18 +49,24 @@ const RATE_MARGIN_MS = 25;
  * The process-wide rate limit: at most `limit` sends in any `windowMs`,
  * counted from when each send was really let go (so a stalled event loop
  * cannot release a queue of timers in a bunch), granted in the order asked.
- * For FINBOX_MAX_RPS=10: at most 10 in any 1025 ms (9.76/s sustained); a
- * fractional cap counts whole requests (0.5/s: 1 in any 2025 ms).
+ * Sends are also kept at least half the average spacing apart, so that a
+ * window's allowance goes out spread over it rather than as one burst that
+ * FinBox might count against the next second. For FINBOX_MAX_RPS=10: at most
+ * 10 in any 1025 ms (9.76/s sustained); a fractional cap counts whole requests
+ * (0.5/s: 1 in any 2025 ms).
  */
 export class RateLimiter {
   /** When the last `limit` sends were let go, oldest first. */
   private readonly sent: number[] = [];
+  private readonly minGapMs: number;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
     readonly limit: number,
     readonly windowMs: number,
-  ) {}
+  ) {
+    this.minGapMs = windowMs / limit / 2;
+  }
 
   static perSecond(maxRps: number): RateLimiter {
     const limit = Math.max(1, Math.floor(maxRps));
@@ -80,7 +86,10 @@ export class RateLimiter {
   }
 
   private waitMs(): number {
-    return this.sent.length < this.limit ? 0 : this.sent[0] + this.windowMs - performance.now();
+    const now = performance.now();
+    const gap = this.sent.length === 0 ? 0 : this.sent[this.sent.length - 1] + this.minGapMs - now;
+    const window = this.sent.length < this.limit ? 0 : this.sent[0] + this.windowMs - now;
+    return Math.max(gap, window);
   }
 }
 

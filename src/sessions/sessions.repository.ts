@@ -113,13 +113,29 @@ interface ApplyRow {
   completed_now: boolean | null;
 }
 
-/** Collects positional parameters so the SQL below can name values inline. */
+/** Positional parameters, so the SQL below can name values inline (list queries built per call). */
 class Params {
   readonly values: unknown[] = [];
   add(value: unknown, cast = ''): string {
     this.values.push(value === undefined ? null : value);
     return `$${this.values.length}${cast}`;
   }
+}
+
+/**
+ * A statement written with `$name` parameters, compiled once to Postgres's
+ * `$1…$n`: `values({ name: … })` lists the values in that order.
+ */
+function namedStatement<Name extends string>(sql: string) {
+  const names: Name[] = [];
+  const text = sql.replace(/\$([a-z_]+)/g, (_match, name: Name) => {
+    const index = names.includes(name) ? names.indexOf(name) : names.push(name) - 1;
+    return `$${index + 1}`;
+  });
+  return {
+    text,
+    values: (given: Record<Name, unknown>) => names.map((name) => given[name] ?? null),
+  };
 }
 
 const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));
@@ -132,6 +148,10 @@ const merged = (column: string, alias: string, isNewer: string) =>
 const ACCOUNT_NEWER = newer('EXCLUDED.last_updated_at', 'a.last_updated_at');
 const STATEMENT_NEWER = newer('EXCLUDED.account_last_updated_at', 'st.account_last_updated_at');
 const MASKED = (value: string) => `(${value} ~ '[Xx*]')`;
+/** A fact's first moment: now, if this observation carries it. */
+const learned = (flag: string) => `CASE WHEN ${flag}::boolean THEN now() END`;
+/** Scheduling fields change only for the lease holder (or, unleased, an on-demand reconcile). */
+const OWNS_LEASE = `$reschedule::boolean AND s.lease_token IS NOT DISTINCT FROM $lease_token::uuid`;
 
 const SESSION_COLUMNS = `s.session_id, s.status, s.completed_via, s.reference, s.metadata, s.session_date_from,
   s.session_date_to, s.enrichment, s.expires_at, s.tracked_since, s.completed_at, s.expired_at, s.deleted_at,
@@ -156,31 +176,19 @@ const ACCOUNTS_JSON = `COALESCE((
 const CURRENT_XID = `pg_current_xact_id()::text::bigint`;
 
 
-@Injectable()
-export class SessionsRepository {
-  constructor(private readonly sql: Sql) {}
-
-  /**
-   * Applies one observation in ONE statement (so it commits atomically, with no
-   * read-then-write window): the history event (deduplicated by `dedupe_key`),
-   * the session's facts, its accounts and statements. Every writer of a session
-   * locks the session row first, so writers of one session are serialised.
-   */
-  async apply(observation: Observation): Promise<ApplyResult> {
-    const { facts, event, schedule, poll } = observation;
-    const p = new Params();
-    const sessionId = p.add(observation.session_id, '::uuid');
-    const learned = (flag: boolean | undefined) => `CASE WHEN ${p.add(Boolean(flag))} THEN now() END`;
-    const ownsLease = `${p.add(schedule.reschedule)} AND s.lease_token IS NOT DISTINCT FROM ${p.add(schedule.lease_token ?? null, '::uuid')}`;
-    const { accounts, statements } = flatten(facts.accounts ?? []);
-    const completedVia = p.add(facts.completed_via ?? null, '::varchar');
-
-    const sql = `
+/**
+ * SessionsRepository.apply as ONE statement (named parameters, compiled once):
+ * the history event (a redelivery conflicts on dedupe_key and changes nothing
+ * else), then the session's facts, then its accounts, then their statements.
+ * The CTEs that write accounts and statements read from `session`, so every
+ * writer of a session takes the session row's lock first: writers of one
+ * session are serialised and cannot deadlock.
+ */
+const APPLY = namedStatement(`
 WITH event AS (
   INSERT INTO session_events (session_id, channel, event_name, outcome, http_status, error, duration_ms, payload, dedupe_key)
-  VALUES (${sessionId}, ${p.add(event.channel)}, ${p.add(event.event_name)}, ${p.add(event.outcome)},
-          ${p.add(event.http_status, '::smallint')}, ${p.add(event.error)}, ${p.add(event.duration_ms, '::int')},
-          ${p.add(json(event.payload), '::jsonb')}, ${p.add(event.dedupe_key)})
+  VALUES ($session_id::uuid, $channel, $event_name, $outcome, $http_status::smallint, $error, $duration_ms::int,
+          $payload::jsonb, $dedupe_key)
   ON CONFLICT (dedupe_key) DO UPDATE SET redeliveries = session_events.redeliveries + 1
   RETURNING id, (xmax = 0) AS fresh
 ),
@@ -188,15 +196,14 @@ session AS (
   INSERT INTO sessions AS s (session_id, confirmed_at, in_progress_at, completed_at, completed_via, completed_event_id,
     expired_at, deleted_at, not_found_at, session_date_from, session_date_to, expires_at, enrichment,
     last_webhook_at, last_polled_at, poll_attempts, last_poll_error, next_poll_at, change_xid)
-  SELECT ${sessionId}, ${learned(facts.confirmed)}, ${learned(facts.in_progress)},
-    CASE WHEN ${completedVia} IS NOT NULL THEN now() END, ${completedVia},
-    CASE WHEN ${completedVia} IS NOT NULL THEN event.id END,
-    ${learned(facts.expired)}, ${learned(facts.deleted)}, ${learned(facts.not_found)},
-    ${p.add(facts.session_date_range?.from_date, '::date')}, ${p.add(facts.session_date_range?.to_date, '::date')},
-    ${p.add(facts.expires_at, '::timestamptz')}, ${p.add(json(facts.enrichment), '::jsonb')},
-    ${learned(event.channel === 'webhook')}, ${learned(poll !== undefined)}, ${poll ? 1 : 0},
-    ${p.add(poll?.error ?? null)}, ${p.add(schedule.next_poll_at, '::timestamptz')}, ${CURRENT_XID}
-  FROM event WHERE event.fresh AND ${sessionId} IS NOT NULL
+  SELECT $session_id::uuid, ${learned('$confirmed')}, ${learned('$in_progress')},
+    CASE WHEN $completed_via::varchar IS NOT NULL THEN now() END, $completed_via::varchar,
+    CASE WHEN $completed_via::varchar IS NOT NULL THEN event.id END,
+    ${learned('$expired')}, ${learned('$deleted')}, ${learned('$not_found')},
+    $date_from::date, $date_to::date, $expires_at::timestamptz, $enrichment::jsonb,
+    ${learned('$is_webhook')}, ${learned('$is_poll')}, CASE WHEN $is_poll::boolean THEN 1 ELSE 0 END,
+    $poll_error, $next_poll_at::timestamptz, ${CURRENT_XID}
+  FROM event WHERE event.fresh AND $session_id::uuid IS NOT NULL
   ON CONFLICT (session_id) DO UPDATE SET
     confirmed_at = COALESCE(s.confirmed_at, EXCLUDED.confirmed_at),
     in_progress_at = COALESCE(s.in_progress_at, EXCLUDED.in_progress_at),
@@ -214,9 +221,9 @@ session AS (
     last_polled_at = COALESCE(EXCLUDED.last_polled_at, s.last_polled_at),
     poll_attempts = s.poll_attempts + EXCLUDED.poll_attempts,
     last_poll_error = CASE WHEN EXCLUDED.last_polled_at IS NULL THEN s.last_poll_error ELSE EXCLUDED.last_poll_error END,
-    next_poll_at = CASE WHEN ${ownsLease} THEN EXCLUDED.next_poll_at ELSE s.next_poll_at END,
-    gave_up_at = CASE WHEN ${ownsLease} THEN (CASE WHEN ${p.add(Boolean(schedule.gave_up))} THEN now() END) ELSE s.gave_up_at END,
-    lease_token = CASE WHEN ${ownsLease} THEN NULL ELSE s.lease_token END,
+    next_poll_at = CASE WHEN ${OWNS_LEASE} THEN EXCLUDED.next_poll_at ELSE s.next_poll_at END,
+    gave_up_at = CASE WHEN ${OWNS_LEASE} THEN (CASE WHEN $gave_up::boolean THEN now() END) ELSE s.gave_up_at END,
+    lease_token = CASE WHEN ${OWNS_LEASE} THEN NULL ELSE s.lease_token END,
     updated_at = now(),
     change_xid = ${CURRENT_XID}
   RETURNING s.session_id, s.status, s.completed_via, (s.xmax = 0) AS created, s.completed_event_id
@@ -226,7 +233,7 @@ account_rows AS (
     missing_data, created_at, last_updated_at)
   SELECT session.session_id, x.account_id, x.account_number, x.bank_name, x.account_status, x.months,
     x.missing_data, x.created_at, x.last_updated_at
-  FROM session, jsonb_to_recordset(${p.add(JSON.stringify(accounts), '::jsonb')}) AS x(account_id text,
+  FROM session, jsonb_to_recordset($accounts::jsonb) AS x(account_id text,
     account_number text, bank_name text, account_status text, months jsonb, missing_data jsonb,
     created_at timestamptz, last_updated_at timestamptz)
   ON CONFLICT (session_id, account_id) DO UPDATE SET
@@ -246,7 +253,7 @@ statement_rows AS (
     source, date_from, date_to, created_at, account_last_updated_at)
   SELECT session.session_id, x.statement_id, x.account_id, x.statement_status, x.error_code, x.error_message,
     x.source, x.date_from, x.date_to, x.created_at, x.account_last_updated_at
-  FROM session, jsonb_to_recordset(${p.add(JSON.stringify(statements), '::jsonb')}) AS x(statement_id text,
+  FROM session, jsonb_to_recordset($statements::jsonb) AS x(statement_id text,
     account_id text, statement_status text, error_code text, error_message text, source text, date_from date,
     date_to date, created_at timestamptz, account_last_updated_at timestamptz)
   WHERE EXISTS (SELECT 1 FROM account_rows)
@@ -258,9 +265,55 @@ statement_rows AS (
 )
 SELECT event.id AS event_id, event.fresh, session.created, session.status, session.completed_via,
   session.completed_event_id = event.id AS completed_now
-FROM event LEFT JOIN session ON true`;
+FROM event LEFT JOIN session ON true`);
 
-    const [row] = await this.sql.rows<ApplyRow>(sql, p.values);
+@Injectable()
+export class SessionsRepository {
+  constructor(private readonly sql: Sql) {}
+
+  /**
+   * Applies one observation in ONE statement (so it commits atomically, with no
+   * read-then-write window): the history event (deduplicated by `dedupe_key`),
+   * the session's facts, its accounts and statements. Every writer of a session
+   * locks the session row first, so writers of one session are serialised.
+   */
+  async apply(observation: Observation): Promise<ApplyResult> {
+    const { facts, event, schedule, poll } = observation;
+    const { accounts, statements } = flatten(facts.accounts ?? []);
+    const [row] = await this.sql.prepared<ApplyRow>(
+      'sessions_apply',
+      APPLY.text,
+      APPLY.values({
+        session_id: observation.session_id,
+        channel: event.channel,
+        event_name: event.event_name,
+        outcome: event.outcome,
+        http_status: event.http_status ?? null,
+        error: event.error ?? null,
+        duration_ms: event.duration_ms ?? null,
+        payload: json(event.payload),
+        dedupe_key: event.dedupe_key ?? null,
+        confirmed: Boolean(facts.confirmed),
+        in_progress: Boolean(facts.in_progress),
+        completed_via: facts.completed_via ?? null,
+        expired: Boolean(facts.expired),
+        deleted: Boolean(facts.deleted),
+        not_found: Boolean(facts.not_found),
+        date_from: facts.session_date_range?.from_date ?? null,
+        date_to: facts.session_date_range?.to_date ?? null,
+        expires_at: facts.expires_at ?? null,
+        enrichment: json(facts.enrichment),
+        is_webhook: event.channel === 'webhook',
+        is_poll: poll !== undefined,
+        poll_error: poll?.error ?? null,
+        next_poll_at: schedule.next_poll_at,
+        reschedule: schedule.reschedule,
+        lease_token: schedule.lease_token ?? null,
+        gave_up: Boolean(schedule.gave_up),
+        accounts: JSON.stringify(accounts),
+        statements: JSON.stringify(statements),
+      }),
+    );
     return {
       fresh: row.fresh,
       event_id: row.event_id,
