@@ -1,7 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
-import { loggerOptions } from './common/logging.js';
+import type { Logger as PinoLogger } from 'pino';
+import { loggerModuleOptions } from './common/logging.js';
 import { type AppConfig, configModule } from './config/configuration.js';
 import { DatabaseModule } from './database/database.module.js';
 import { FinboxModule } from './finbox/finbox.module.js';
@@ -13,13 +14,13 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 @Module({})
 export class AppModule {
-  /** The whole service, configured by an already validated AppConfig (see config/configuration.ts). */
-  static forRoot(config: AppConfig): DynamicModule {
+  /** The whole service, configured by an already validated AppConfig (see config/configuration.ts), logging through `logger`. */
+  static forRoot(config: AppConfig, logger: PinoLogger): DynamicModule {
     return {
       module: AppModule,
       imports: [
         configModule(config),
-        LoggerModule.forRoot(loggerOptions(config)),
+        LoggerModule.forRoot(loggerModuleOptions(logger)),
         ScheduleModule.forRoot(),
         MetricsModule,
         DatabaseModule,

@@ -5,7 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { warnIfOpen } from './auth/api-key.guard.js';
 import { ErrorEnvelopeFilter } from './common/error.filter.js';
-import { requestId } from './common/logging.js';
+import { logRequest, requestId, rootLogger } from './common/logging.js';
 import { validationPipe } from './common/validation.js';
 import type { AppConfig } from './config/configuration.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -19,7 +19,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     requestIdHeader: false,
     genReqId: requestId,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+  const logger = rootLogger(config.logLevel);
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
     bufferLogs: true,
     // Fastify's own JSON parser is the only body parser: every other content type is 415.
     bodyParser: false,
@@ -40,6 +41,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+    logRequest(logger, request, reply);
     done();
   });
 

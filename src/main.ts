@@ -1,11 +1,11 @@
-import { bootLogger } from './common/logging.js';
+import { rootLogger } from './common/logging.js';
 import { createApp } from './bootstrap.js';
 import { configFromEnvironment } from './config/configuration.js';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres.mjs';
 
 async function main(): Promise<void> {
   let config = configFromEnvironment();
-  const log = bootLogger(config.logLevel);
+  const log = rootLogger(config.logLevel);
 
   let embedded: EmbeddedDatabase | undefined;
   if (!config.database.url) {
@@ -35,6 +35,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  bootLogger().fatal({ err: error }, 'Start-up failed');
+  rootLogger().fatal({ err: error }, 'Start-up failed');
   process.exit(1);
 });

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { RequestMethod } from '@nestjs/common';
 import type { Params } from 'nestjs-pino';
-import { pino, type LoggerOptions } from 'pino';
-import type { AppConfig } from '../config/configuration.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { pino, type Logger as PinoLogger, type LoggerOptions } from 'pino';
 
 /**
  * Structured JSON logs. Secrets are removed by the logger's configuration,
@@ -41,29 +40,37 @@ export function requestId(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-export function loggerOptions(config: AppConfig): Params {
-  return {
-    pinoHttp: {
-      level: config.logLevel,
-      redact: REDACT,
-      serializers: {
-        req: (req: { id: string; method: string; url: string; remoteAddress?: string; raw?: { originalUrl?: string } }) => ({
-          id: req.id,
-          method: req.method,
-          url: redactUrl(req.raw?.originalUrl ?? req.url),
-          remoteAddress: req.remoteAddress,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-      autoLogging: { ignore: (req) => /^\/(health|metrics)/.test((req as { originalUrl?: string }).originalUrl ?? req.url ?? '') },
-    },
-    // Every route (nestjs-pino's default pattern does not match under Fastify with NestJS 12).
-    forRoutes: [{ path: '*', method: RequestMethod.ALL }],
-  };
+/**
+ * The one pino instance of the application: nestjs-pino's Logger (what
+ * `new Logger(Class.name)` writes through) and the access log share it.
+ */
+export function rootLogger(level: string = 'info'): PinoLogger {
+  return pino({ level, redact: REDACT });
 }
 
-/** For the few lines logged before the application exists (configuration, embedded database). */
-export function bootLogger(level: string = 'info') {
-  return pino({ level, redact: REDACT });
+/**
+ * nestjs-pino as the application's LoggerService, without its per-request
+ * middleware: request logging is one line per response written by
+ * `logRequest` from a Fastify hook, which costs a fraction of pino-http's
+ * middleware and async context (measured in BENCHMARKS.md).
+ */
+export function loggerModuleOptions(logger: PinoLogger): Params {
+  return { pinoHttp: { logger }, forRoutes: [] };
+}
+
+const QUIET_ROUTES = /^\/(health|metrics)(\/|$|\?)/;
+
+/** The access log: one line per response, at warn for 4xx and error for 5xx; /health and /metrics only when they fail. */
+export function logRequest(logger: PinoLogger, request: FastifyRequest, reply: FastifyReply): void {
+  const status = reply.statusCode;
+  const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+  if (level === 'info' && QUIET_ROUTES.test(request.url)) return;
+  logger[level](
+    {
+      req: { id: request.id, method: request.method, url: redactUrl(request.url), remoteAddress: request.ip },
+      res: { statusCode: status },
+      responseTime: Math.round(reply.elapsedTime * 10) / 10,
+    },
+    'request completed',
+  );
 }

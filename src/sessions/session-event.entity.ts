@@ -36,13 +36,11 @@ export class SessionEventEntity {
   @Column('jsonb', { nullable: true })
   payload: unknown;
 
-  /** sha256 of a webhook's canonical JSON: a redelivery conflicts here and only bumps `redeliveries`. */
+  /** sha256 of a webhook's canonical JSON: a redelivery conflicts here and writes nothing. */
   @Index('session_events_dedupe_key_idx', { unique: true })
   @Column('char', { length: 64, nullable: true })
   dedupe_key: string | null;
 
-  @Column('integer', { default: 0 })
-  redeliveries: number;
 
   @Column('timestamptz', { default: () => 'now()' })
   received_at: Date;

@@ -196,9 +196,6 @@ export class SessionEventView {
   @ApiProperty({ type: Number, nullable: true })
   duration_ms: number | null;
 
-  @ApiProperty({ description: 'Times the same webhook payload was delivered again' })
-  redeliveries: number;
-
   @ApiProperty({ format: 'date-time' })
   received_at: string;
 
@@ -278,7 +275,6 @@ export function toEventView(row: SessionEventEntity): SessionEventView {
     http_status: row.http_status,
     error: row.error,
     duration_ms: row.duration_ms,
-    redeliveries: row.redeliveries,
     received_at: iso(row.received_at)!,
     payload: row.payload,
   };

@@ -53,7 +53,8 @@ export interface Observation {
 export interface ApplyResult {
   /** false: a redelivered webhook; nothing was changed. */
   fresh: boolean;
-  event_id: string;
+  /** null for a redelivery. */
+  event_id: string | null;
   /** The session row was created by this observation. */
   created: boolean;
   status: SessionStatus | null;
@@ -105,7 +106,7 @@ export interface ListFilter {
 }
 
 interface ApplyRow {
-  event_id: string;
+  event_id: string | null;
   fresh: boolean;
   created: boolean | null;
   status: SessionStatus | null;
@@ -178,8 +179,8 @@ const CURRENT_XID = `pg_current_xact_id()::text::bigint`;
 
 /**
  * SessionsRepository.apply as ONE statement (named parameters, compiled once):
- * the history event (a redelivery conflicts on dedupe_key and changes nothing
- * else), then the session's facts, then its accounts, then their statements.
+ * the history event (a redelivery conflicts on dedupe_key and writes nothing at
+ * all), then the session's facts, then its accounts, then their statements.
  * The CTEs that write accounts and statements read from `session`, so every
  * writer of a session takes the session row's lock first: writers of one
  * session are serialised and cannot deadlock.
@@ -189,8 +190,8 @@ WITH event AS (
   INSERT INTO session_events (session_id, channel, event_name, outcome, http_status, error, duration_ms, payload, dedupe_key)
   VALUES ($session_id::uuid, $channel, $event_name, $outcome, $http_status::smallint, $error, $duration_ms::int,
           $payload::jsonb, $dedupe_key)
-  ON CONFLICT (dedupe_key) DO UPDATE SET redeliveries = session_events.redeliveries + 1
-  RETURNING id, (xmax = 0) AS fresh
+  ON CONFLICT (dedupe_key) DO NOTHING
+  RETURNING id, true AS fresh
 ),
 session AS (
   INSERT INTO sessions AS s (session_id, confirmed_at, in_progress_at, completed_at, completed_via, completed_event_id,
@@ -263,9 +264,9 @@ statement_rows AS (
     account_last_updated_at = GREATEST(st.account_last_updated_at, EXCLUDED.account_last_updated_at)
   RETURNING 1
 )
-SELECT event.id AS event_id, event.fresh, session.created, session.status, session.completed_via,
+SELECT event.id AS event_id, event.fresh IS TRUE AS fresh, session.created, session.status, session.completed_via,
   session.completed_event_id = event.id AS completed_now
-FROM event LEFT JOIN session ON true`);
+FROM (SELECT) AS one LEFT JOIN event ON true LEFT JOIN session ON true`);
 
 @Injectable()
 export class SessionsRepository {
@@ -360,7 +361,8 @@ export class SessionsRepository {
   }
 
   async find(sessionId: string): Promise<SessionRecord | null> {
-    const rows = await this.sql.rows<SessionRecord>(
+    const rows = await this.sql.prepared<SessionRecord>(
+      'sessions_find',
       `SELECT ${SESSION_COLUMNS}, ${ACCOUNTS_JSON} FROM sessions s WHERE s.session_id = $1`,
       [sessionId],
     );
@@ -418,7 +420,7 @@ export class SessionsRepository {
   /** A session's history, newest first, strictly before event id `before` when given. */
   async events(sessionId: string, limit: number, before?: string): Promise<SessionEventEntity[]> {
     return this.sql.rows<SessionEventEntity>(
-      `SELECT id, session_id, channel, event_name, outcome, http_status, error, duration_ms, payload, redeliveries, received_at
+      `SELECT id, session_id, channel, event_name, outcome, http_status, error, duration_ms, payload, received_at
        FROM session_events WHERE session_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
        ORDER BY id DESC LIMIT $3`,
       [sessionId, before ?? null, limit],
