@@ -45,16 +45,18 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     done();
   });
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('FinBox BankConnect session reconciler')
-      .setDescription('Where is session X: webhook receiver, polling reconciler and REST API for FinBox BankConnect sessions.')
-      .setVersion('1.0')
-      .addBearerAuth()
-      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, 'api-key')
-      .build(),
-  );
+  // Built on first request to /docs or /docs-json, not at start-up (less memory for a document rarely read).
+  const document = () =>
+    SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle('FinBox BankConnect session reconciler')
+        .setDescription('Where is session X: webhook receiver, polling reconciler and REST API for FinBox BankConnect sessions.')
+        .setVersion('1.0')
+        .addBearerAuth()
+        .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, 'api-key')
+        .build(),
+    );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 
   warnIfOpen(config, app.get(Logger));
