@@ -22,4 +22,5 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:3000/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Node receives SIGTERM directly (no npm in between), so shutdown drains requests and the reconcile pass.
-CMD ["node", "--max-semi-space-size=8", "dist/src/main.js"]
+# The heap flags are those of `npm start` (see README, Operations: memory).
+CMD ["node", "--max-semi-space-size=8", "--max-old-space-size=128", "dist/src/main.js"]
