@@ -160,6 +160,8 @@ export class ReconcilerService {
       for (;;) {
         if (stoppedBy || this.stopping) return undefined;
         const item = queue.shift();
+        // Lease the next batch while this one still has work, so that workers never wait for it.
+        if (queue.length < this.config.concurrency && !exhausted && Date.now() < deadline) void lease();
         if (item) {
           if (item.deadline - Date.now() >= LEASE_SAFETY_MS) return item;
           handBack.push(item); // too little of the lease left for a poll
