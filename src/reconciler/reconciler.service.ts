@@ -136,7 +136,7 @@ export class ReconcilerService {
       }
     };
 
-    // One lease query at a time; every worker that finds the queue empty waits for it.
+    // One lease query at a time; a worker that finds the queue empty waits for it.
     const lease = () =>
       (leasing ??= (async () => {
         try {
@@ -216,6 +216,7 @@ export class ReconcilerService {
     };
 
     await Promise.all(Array.from({ length: this.config.concurrency }, worker));
+    await leasing; // a batch leased ahead is handed back with the rest
     handBack.push(...queue.splice(0));
     await release();
     return finish(stoppedBy ?? (this.stopping ? 'stopped' : budgetSpent ? 'budget_exhausted' : 'completed'));
