@@ -7,7 +7,7 @@ import { FinboxClient } from '../finbox/finbox.client.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { LeasedSession } from '../sessions/sessions.repository.js';
 import { SessionsRepository } from '../sessions/sessions.repository.js';
-import { type PollOutcome, SessionsService } from '../sessions/sessions.service.js';
+import { type PollAnswer, type PollOutcome, SessionsService } from '../sessions/sessions.service.js';
 
 export interface PassReport {
   /**
@@ -176,11 +176,11 @@ export class ReconcilerService {
       }
     };
 
-    const pollOne = async (item: Lease): Promise<void> => {
+    /** Applies one FinBox answer to its session and counts it in the report. */
+    const applyOne = async (item: Lease, answer: PollAnswer, durationMs: number): Promise<void> => {
       let result;
       try {
-        const cutOff = AbortSignal.timeout(Math.max(0, item.deadline - Date.now()));
-        result = await this.sessions.poll({ ...item.session, lease_token: item.token }, cutOff);
+        result = await this.sessions.applyPollAnswer({ ...item.session, lease_token: item.token }, answer, durationMs);
       } catch (error) {
         // The session keeps its lease until it runs out, then is polled again; the other workers go on.
         report.failed += 1;
@@ -205,17 +205,33 @@ export class ReconcilerService {
       if (healed) report.healed += 1;
     };
 
+    /**
+     * RECONCILE_CONCURRENCY workers, each with one FinBox call in flight at a
+     * time. Writing an answer to the database does not hold a worker: it goes
+     * on to its next FinBox call while the write completes (at most as many
+     * writes pending as there are workers).
+     */
+    const applying = new Set<Promise<void>>();
     const worker = async () => {
       try {
-        for (let item = await next(); item; item = await next()) await pollOne(item);
+        for (let item = await next(); item; item = await next()) {
+          const cutOff = AbortSignal.timeout(Math.max(0, item.deadline - Date.now()));
+          const { answer, durationMs } = await this.sessions.askFinbox(item.session.session_id, cutOff);
+          const write = applyOne(item, answer, durationMs).finally(() => applying.delete(write));
+          applying.add(write);
+          if (applying.size >= this.config.concurrency) await Promise.race(applying);
+          // A refusal from FinBox stops the pass before the next call, not after the write.
+          if (answer.failure?.kind === 'access_denied' || answer.failure?.kind === 'circuit_open') await write;
+        }
       } catch (error) {
-        // Not expected (pollOne and lease catch their own errors), but never leave a pass half-reported.
+        // Not expected (askFinbox, applyOne and lease catch their own errors), but never leave a pass half-reported.
         stoppedBy ??= 'failed';
         this.logger.error({ err: error }, 'Reconcile worker failed');
       }
     };
 
     await Promise.all(Array.from({ length: this.config.concurrency }, worker));
+    await Promise.all(applying);
     await leasing; // a batch leased ahead is handed back with the rest
     handBack.push(...queue.splice(0));
     await release();

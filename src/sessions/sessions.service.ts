@@ -209,15 +209,19 @@ export class SessionsService {
    * returned for the caller to act on.
    */
   async poll(target: PollTarget, deadline?: AbortSignal): Promise<PollResult> {
+    const { answer, durationMs } = await this.askFinbox(target.session_id, deadline);
+    return this.applyPollAnswer(target, answer, durationMs);
+  }
+
+  /** The FinBox half of a poll: its answer or failure, and how long it took (`deadline` cuts it off). */
+  async askFinbox(sessionId: string, deadline?: AbortSignal): Promise<{ answer: PollAnswer; durationMs: number }> {
     const started = Date.now();
-    let answer: PollAnswer;
     try {
-      answer = { response: await this.finbox.getUploadStatus(target.session_id, deadline) };
+      return { answer: { response: await this.finbox.getUploadStatus(sessionId, deadline) }, durationMs: Date.now() - started };
     } catch (error) {
       if (!(error instanceof FinboxError)) throw error;
-      answer = { failure: error };
+      return { answer: { failure: error }, durationMs: Date.now() - started };
     }
-    return this.applyPollAnswer(target, answer, Date.now() - started);
   }
 
   /** What FinBox answered to one poll (or how the call failed), applied to the session. */
