@@ -43,7 +43,7 @@ export const USER_AGENT = 'finbox-session-reconciler/1.0';
 const MAX_RETRY_AFTER_MS = 30_000;
 const BREAKER_THRESHOLD = 5;
 /** Added to the rate limit's one-second window, so that jitter between sending and arrival cannot push FinBox's count over the cap. */
-const RATE_MARGIN_MS = 40;
+const RATE_MARGIN_MS = 50;
 
 /**
  * The process-wide rate limit: at most `limit` sends in any `windowMs`,
@@ -52,8 +52,8 @@ const RATE_MARGIN_MS = 40;
  * Sends are also kept at least half the average spacing apart, so that a
  * window's allowance goes out spread over it rather than as one burst that
  * FinBox might count against the next second. For FINBOX_MAX_RPS=10: at most
- * 10 in any 1040 ms (9.6/s sustained); a fractional cap counts whole requests
- * (0.5/s: 1 in any 2040 ms).
+ * 10 in any 1050 ms (9.5/s sustained); a fractional cap counts whole requests
+ * (0.5/s: 1 in any 2050 ms).
  */
 export class RateLimiter {
   /** When the last `limit` sends were let go, oldest first. */
