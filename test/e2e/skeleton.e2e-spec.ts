@@ -21,7 +21,7 @@ describe('service skeleton', () => {
   it('is ready: database up, migrations applied; polling disabled without FinBox credentials', async () => {
     const response = await fetch(`${sut.url}/health/ready`);
     expect(response.status).toBe(200);
-    const body = await response.json();
+    const body: any = await response.json();
     expect(body.details.database.status).toBe('up');
     expect(body.details.migrations.status).toBe('up');
     expect(body.details.finbox).toMatchObject({ polling: 'disabled', circuit: 'closed' });
@@ -38,7 +38,7 @@ describe('service skeleton', () => {
   it('answers malformed JSON with 400 MALFORMED_JSON', async () => {
     const response = await sut.api('/v1/sessions', { method: 'POST', body: '{"session_id": ' });
     expect(response.status).toBe(400);
-    const body = await response.json();
+    const body: any = await response.json();
     expect(body.error.code).toBe('MALFORMED_JSON');
     expect(JSON.stringify(body)).not.toMatch(/at .*\.js/); // no stack trace
   });
@@ -64,7 +64,7 @@ describe('service skeleton', () => {
       body: JSON.stringify({ session_id: 'nope', reference: 'x'.repeat(129), metadata: 'string' }),
     });
     expect(response.status).toBe(400);
-    const body = await response.json();
+    const body: any = await response.json();
     expect(body.error.code).toBe('VALIDATION_FAILED');
     expect(body.error.details.map((detail: { field: string }) => detail.field).sort()).toEqual(
       ['metadata', 'reference', 'session_id'],

@@ -164,7 +164,7 @@ describe('status rules hold for any order of any events', () => {
   }
 
   async function observed(sessionId: string) {
-    const view = await (await sut.api(`/v1/sessions/${sessionId}`)).json();
+    const view: any = await (await sut.api(`/v1/sessions/${sessionId}`)).json();
     return {
       status: view.status,
       completed_via: view.completed_via,

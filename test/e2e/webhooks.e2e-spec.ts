@@ -19,7 +19,7 @@ describe('FinBox webhook receiver', () => {
     await sut.close();
   });
 
-  const session = async (id: string) => {
+  const session = async (id: string): Promise<any> => {
     const response = await sut.api(`/v1/sessions/${id}`);
     expect(response.status).toBe(200);
     return response.json();
@@ -305,7 +305,7 @@ describe('FinBox webhook receiver', () => {
       payload.accounts[0].statements[0].created_at = 'yesterday';
       const response = await sut.webhook(payload);
       expect(response.status).toBe(400);
-      const body = await response.json();
+      const body: any = await response.json();
       expect(body.error.code).toBe('VALIDATION_FAILED');
       expect(body.error.details).toEqual([
         { field: 'accounts[0].created_at', problem: 'must be a timestamp such as 2024-04-26 12:25:57' },
@@ -359,7 +359,7 @@ describe('FinBox webhook receiver', () => {
       const events = await countEvents();
       const response = await sut.webhook(JSON.stringify(body));
       expect(response.status).toBe(400);
-      const error = (await response.json()).error;
+      const { error }: any = await response.json();
       expect(error.code).toBe('VALIDATION_FAILED');
       expect(error.details.map((detail: { field: string }) => detail.field).sort()).toEqual([...fields].sort());
       await expect(countEvents()).resolves.toBe(events + 1);
