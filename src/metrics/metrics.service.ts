@@ -55,7 +55,7 @@ export class MetricsService {
 
   readonly reconcilePasses = new Counter({
     name: 'reconcile_passes_total',
-    help: 'Reconciler passes, by result (completed, stopped, access_denied, circuit_open, failed)',
+    help: 'Reconciler passes, by result (completed, budget_exhausted, stopped, access_denied, circuit_open, disabled, failed)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
