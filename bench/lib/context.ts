@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from './databases.js';
-import { freePort, startChild, type Child } from './processes.js';
+import { freePort } from '../../src/database/embedded-postgres.mjs';
+import { startChild, type Child } from './processes.js';
 import type { Settings } from './settings.js';
 
 export const WEBHOOK_TOKEN = 'bench-webhook-token';

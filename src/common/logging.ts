@@ -28,8 +28,9 @@ export function maskAccountNumber(value: string | null | undefined): string | nu
   return value.length <= 4 ? '*'.repeat(value.length) : `${'*'.repeat(value.length - 4)}${value.slice(-4)}`;
 }
 
-export function redactUrl(url: string | undefined): string | undefined {
-  return url?.replace(/([?&]token=)[^&#]*/gi, '$1[REDACTED]');
+/** A URL safe to log or show: a `?token=` and any `user:password@` replaced by REDACTED. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&#]*/gi, '$1REDACTED').replace(/^(https?:\/\/)[^/?#@]*@/i, '$1REDACTED@');
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { AppError, ErrorCode } from '../common/errors.js';
+import { redactUrl } from '../common/logging.js';
 import type { AppConfig } from '../config/configuration.js';
 import { FinboxClient } from './finbox.client.js';
 import { FinboxError } from './finbox.errors.js';
@@ -36,7 +37,7 @@ export class WebhookRegistrationService {
       this.logger.log(`Registered the webhook URL with FinBox (mode ${this.config.webhookMode})`);
       return {
         message: 'success',
-        webhook_url: redactToken(url),
+        webhook_url: redactUrl(url),
         webhook_mode: this.config.webhookMode,
         finbox_status: result.status,
         finbox_response: result.raw,
@@ -50,6 +51,3 @@ export class WebhookRegistrationService {
   }
 }
 
-export function redactToken(url: string): string {
-  return url.replace(/([?&]token=)[^&#]*/gi, '$1REDACTED').replace(/^(https?:\/\/)[^/?#@]*@/i, '$1REDACTED@');
-}

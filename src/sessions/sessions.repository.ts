@@ -23,7 +23,8 @@ export interface Observation {
     http_status?: number | null;
     error?: string | null;
     duration_ms?: number | null;
-    payload?: unknown;
+    /** The webhook body or FinBox's answer as JSON text (serialised once, by the caller). */
+    payload_json?: string | null;
     /** Webhooks only: a redelivery of the same payload conflicts on this key and changes nothing. */
     dedupe_key?: string | null;
   };
@@ -292,7 +293,7 @@ export class SessionsRepository {
         http_status: event.http_status ?? null,
         error: event.error ?? null,
         duration_ms: event.duration_ms ?? null,
-        payload: json(event.payload),
+        payload: event.payload_json ?? null,
         dedupe_key: event.dedupe_key ?? null,
         confirmed: Boolean(facts.confirmed),
         in_progress: Boolean(facts.in_progress),
@@ -331,7 +332,7 @@ export class SessionsRepository {
       `INSERT INTO session_events (session_id, channel, event_name, outcome, http_status, error, duration_ms, payload)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
       [sessionId, event.channel, event.event_name, event.outcome, event.http_status ?? null, event.error ?? null,
-        event.duration_ms ?? null, json(event.payload)],
+        event.duration_ms ?? null, event.payload_json ?? null],
     );
   }
 

@@ -68,7 +68,9 @@ export class SessionsService {
    * once) and then reported as VALIDATION_FAILED.
    */
   async receiveWebhook(body: unknown): Promise<void> {
-    const dedupe_key = createHash('sha256').update(canonicalJson(body)).digest('hex');
+    // Serialised once: the canonical text is both the dedupe key's input and what is stored (jsonb ignores key order).
+    const payload_json = canonicalJson(body);
+    const dedupe_key = createHash('sha256').update(payload_json).digest('hex');
     const now = new Date();
     let observation: Observation;
     let label: string;
@@ -76,7 +78,7 @@ export class SessionsService {
     try {
       const event = parseWebhook(body);
       const base = { session_id: event.session_id, schedule: { next_poll_at: this.afterGrace(now), reschedule: false } };
-      const stored = { channel: 'webhook' as const, event_name: event.event_name, payload: body, dedupe_key };
+      const stored = { channel: 'webhook' as const, event_name: event.event_name, payload_json, dedupe_key };
       label = event.kind === 'unknown' ? 'unknown' : event.event_name;
       switch (event.kind) {
         case 'completion':
@@ -126,7 +128,7 @@ export class SessionsService {
           event_name: typeof eventName === 'string' ? eventName.slice(0, 128) : null,
           outcome: 'rejected',
           error: error.message.slice(0, 2_000),
-          payload: body,
+          payload_json,
           dedupe_key,
         },
         facts: {},
@@ -236,7 +238,7 @@ export class SessionsService {
       http_status: failure?.httpStatus ?? response?.status ?? null,
       error,
       duration_ms: durationMs,
-      payload: response?.raw ?? null,
+      payload_json: response ? JSON.stringify(response.raw) : null,
     };
     this.metrics.polls.inc({ outcome });
     if (outcome === 'circuit_open' || outcome === 'not_configured') return { outcome, error, healed: false };
